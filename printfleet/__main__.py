@@ -1,0 +1,5 @@
+"""Allow ``python -m printfleet``."""
+
+from printfleet.cli import main
+
+main()

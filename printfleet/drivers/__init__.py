@@ -1,0 +1,1 @@
+"""Printer drivers: one small interface, one frozen PrinterState per protocol."""

@@ -1,0 +1,177 @@
+"""STL loading (numpy-stl) with input checks, and whole-mesh geometry, vectorised over the triangle array.
+
+``get_mass_properties()`` is never called: its exactness check costs about 80 us per triangle.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from stl import mesh as stl_mesh
+from stl.stl import Mode
+
+from printfleet.errors import UserError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_FILE_BYTES = 512 * 1024 * 1024
+_HEADER_BYTES = 84
+_RECORD_BYTES = 50
+_CHUNK = 1 << 17
+
+_MAGIC = {
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"GIF8": "a GIF image",
+    b"%PDF": "a PDF document",
+    b"PK\x03\x04": "a ZIP archive (a 3MF project?)",
+    b"\x1f\x8b": "a gzip archive",
+    b"BM": None,  # too short to be sure; handled by the size check
+}
+
+
+class MeshError(UserError):
+    """The model file cannot be used: empty, truncated, not an STL, or without printable geometry."""
+
+
+@dataclass(frozen=True)
+class MeshInfo:
+    """Whole-mesh geometry (mm, mm^2, mm^3), in the file's own orientation."""
+
+    triangles: int
+    volume_mm3: float
+    area_mm2: float
+    bbox_min_mm: tuple[float, float, float]
+    bbox_max_mm: tuple[float, float, float]
+    overhang_area_mm2: float
+    up_area_mm2: float
+    open_edges_fraction: float
+    degenerate_triangles: int
+
+    @property
+    def bbox_mm(self) -> tuple[float, float, float]:
+        """Size of the axis-aligned bounding box."""
+        return tuple(float(b - a) for a, b in zip(self.bbox_min_mm, self.bbox_max_mm))  # type: ignore[return-value]
+
+
+def _is_ascii(head: bytes) -> bool:
+    return head.lstrip()[:5].lower() == b"solid"
+
+
+def load_triangles(path: Path | str, *, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> np.ndarray:
+    """Load an STL file (binary or ASCII) with numpy-stl and return its triangles, shape (n, 3, 3) float32.
+
+    Raises:
+        MeshError: empty, over ``max_bytes``, truncated, not an STL, garbage lines, non-finite coordinates,
+            or no triangle with a non-zero area.
+    """
+    path = Path(path)
+    try:
+        size = os.path.getsize(path)
+    except FileNotFoundError:
+        raise MeshError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise MeshError(f"{path}: cannot read it ({exc.strerror})") from None
+    if size == 0:
+        raise MeshError(f"{path}: empty file")
+    if size > max_bytes:
+        raise MeshError(f"{path}: file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit")
+    with open(path, "rb") as fh:
+        head = fh.read(_HEADER_BYTES)
+    for magic, what in _MAGIC.items():
+        if what and head.startswith(magic):
+            raise MeshError(f"{path}: not an STL file (looks like {what})")
+    count = int.from_bytes(head[80:84], "little") if len(head) >= _HEADER_BYTES else -1
+    binary_size_ok = count >= 0 and size == _HEADER_BYTES + _RECORD_BYTES * count
+    if binary_size_ok:
+        if count == 0:
+            raise MeshError(f"{path}: the STL has no triangles")
+        data = np.fromfile(path, dtype=stl_mesh.Mesh.dtype, count=count, offset=_HEADER_BYTES)
+        vectors = stl_mesh.Mesh(data, calculate_normals=False).vectors
+    elif _is_ascii(head):
+        vectors = _load_ascii(path)
+    else:
+        if size < _HEADER_BYTES:
+            raise MeshError(f"{path}: not an STL file (only {size} bytes, shorter than a binary STL header)")
+        if _looks_like_text(head):
+            raise MeshError(f"{path}: not an STL file (text that does not start with 'solid')")
+        room = (size - _HEADER_BYTES) // _RECORD_BYTES
+        raise MeshError(
+            f"{path}: truncated or corrupt binary STL: the header says {count} triangles "
+            f"but the file has room for {room}"
+        )
+    return _check_vectors(path, vectors)
+
+
+def _looks_like_text(head: bytes) -> bool:
+    printable = sum(32 <= c < 127 or c in (9, 10, 13) for c in head)
+    return printable == len(head)
+
+
+def _load_ascii(path: Path) -> np.ndarray:
+    try:
+        loaded = stl_mesh.Mesh.from_file(str(path), calculate_normals=False, mode=Mode.ASCII, speedups=True)
+    except (ValueError, AssertionError, RuntimeError, TypeError, IndexError) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise MeshError(f"{path}: malformed ASCII STL ({detail[:160]})") from None
+    if loaded is None or len(loaded.data) == 0:
+        raise MeshError(f"{path}: the STL has no triangles")
+    return loaded.vectors
+
+
+def _check_vectors(path: Path, vectors: np.ndarray) -> np.ndarray:
+    finite = np.isfinite(vectors).all(axis=(1, 2))
+    if not finite.all():
+        bad = int((~finite).sum())
+        raise MeshError(f"{path}: {bad} triangle(s) have NaN or infinite coordinates")
+    if float(np.abs(vectors).max()) > 1e6:
+        raise MeshError(f"{path}: coordinates beyond 1 km; the file is corrupt or not in millimetres")
+    return vectors
+
+
+def _chunks(n: int, size: int = _CHUNK):
+    for start in range(0, n, size):
+        yield start, min(start + size, n)
+
+
+def mesh_info(vectors: np.ndarray) -> MeshInfo:
+    """Volume, area, bounding box, overhang and up-facing areas and closure, in chunks of f64 (low memory)."""
+    n = len(vectors)
+    volume = area = overhang = up = 0.0
+    vec_area = np.zeros(3)
+    degenerate = 0
+    lo = vectors.reshape(-1, 3).min(axis=0).astype(np.float64)
+    hi = vectors.reshape(-1, 3).max(axis=0).astype(np.float64)
+    centre = (lo + hi) / 2
+    z_bed = lo[2] + 1e-3
+    for a, b in _chunks(n):
+        v = vectors[a:b].astype(np.float64) - centre
+        v0, v1, v2 = v[:, 0], v[:, 1], v[:, 2]
+        cross = np.cross(v1 - v0, v2 - v0)
+        dbl = np.sqrt(np.einsum("ij,ij->i", cross, cross))
+        volume += float(np.einsum("ij,ij->i", v0, np.cross(v1, v2)).sum()) / 6
+        area += float(dbl.sum()) / 2
+        vec_area += cross.sum(axis=0) / 2
+        degenerate += int((dbl < 1e-12).sum())
+        with np.errstate(invalid="ignore", divide="ignore"):
+            nz = np.where(dbl > 0, cross[:, 2] / dbl, 0.0)
+        tri_area = dbl / 2
+        above_bed = v[:, :, 2].min(axis=1) + centre[2] > z_bed
+        overhang += float(tri_area[(nz < -0.7072) & above_bed].sum())
+        up += float(tri_area[nz > 0.7072].sum())
+    open_fraction = float(np.linalg.norm(vec_area) / area) if area > 0 else 1.0
+    return MeshInfo(
+        triangles=n,
+        volume_mm3=abs(volume),
+        area_mm2=area,
+        bbox_min_mm=tuple(float(x) for x in lo),  # type: ignore[arg-type]
+        bbox_max_mm=tuple(float(x) for x in hi),  # type: ignore[arg-type]
+        overhang_area_mm2=overhang,
+        up_area_mm2=up,
+        open_edges_fraction=open_fraction,
+        degenerate_triangles=degenerate,
+    )

@@ -1,0 +1,1 @@
+"""Job queue: scheduling policy, dispatch and RQ tasks."""

@@ -1,0 +1,1 @@
+"""Web app: JSON API, pages and live updates."""

@@ -1,0 +1,92 @@
+"""Shared fixtures: real redis-server and mosquitto on free loopback ports, a fresh data dir and settings.
+
+Servers are started once per test session; tests that restart or kill one use the ``*_factory``
+fixtures to get a private instance.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from printfleet.services import ManagedProcess, start_mosquitto, start_redis
+from printfleet.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHIPPED_CONFIG = REPO_ROOT / "configs" / "printers.yaml"
+SHARED_DIR = Path(os.environ.get("PRINTFLEET_SHARED_DIR", REPO_ROOT.parent / "shared"))
+
+
+@pytest.fixture(scope="session")
+def redis_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., ManagedProcess]]:
+    """Start private redis-server instances (stopped at the end of the session)."""
+    started: list[ManagedProcess] = []
+
+    def start(**kwargs: object) -> ManagedProcess:
+        proc = start_redis(tmp_path_factory.mktemp("redis"), **kwargs)  # type: ignore[arg-type]
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(redis_factory: Callable[..., ManagedProcess]) -> ManagedProcess:
+    """One real redis-server for the session; ``.url`` is its URL."""
+    return redis_factory(appendonly=False)
+
+
+@pytest.fixture()
+def redis_url(redis_server: ManagedProcess) -> Iterator[str]:
+    """The session Redis's URL, flushed before each test."""
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    client.close()
+    yield redis_server.url
+
+
+@pytest.fixture(scope="session")
+def mosquitto_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., ManagedProcess]]:
+    """Start private mosquitto brokers (stopped at the end of the session)."""
+    started: list[ManagedProcess] = []
+
+    def start(**kwargs: object) -> ManagedProcess:
+        proc = start_mosquitto(tmp_path_factory.mktemp("mosquitto"), **kwargs)  # type: ignore[arg-type]
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
+def mqtt_broker(mosquitto_factory: Callable[..., ManagedProcess]) -> ManagedProcess:
+    """One real mosquitto broker for the session; ``.url`` is ``mqtt://127.0.0.1:<port>``."""
+    return mosquitto_factory(persistence=False)
+
+
+@pytest.fixture()
+def data_dir(tmp_path: Path) -> Path:
+    """An empty data dir."""
+    path = tmp_path / "data"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture()
+def settings(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings for a test: a fresh data dir (SQLite inside), the shipped fleet file, no Redis/broker."""
+    for name in list(os.environ):
+        if name.startswith("PRINTFLEET_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("PRINTFLEET_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("PRINTFLEET_CONFIG", str(SHIPPED_CONFIG))
+    return Settings()
