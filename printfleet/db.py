@@ -17,7 +17,8 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, event, text
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlmodel import Session, create_engine
 
 from printfleet.errors import ServiceUnavailable
@@ -57,8 +58,6 @@ def make_engine(url: str) -> Engine:
 
 def redact_url(url: str) -> str:
     """The URL with any password replaced by ``***`` (safe to log)."""
-    from sqlalchemy.engine import make_url
-
     try:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
@@ -92,8 +91,9 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """
     try:
         command.upgrade(_alembic_config(engine), revision)
-    except OperationalError as exc:
-        raise ServiceUnavailable(f"database {redact_url(str(engine.url))}: {exc.orig}") from None
+    except DBAPIError as exc:
+        first_line = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
+        raise ServiceUnavailable(f"database {redact_url(str(engine.url))}: {first_line}") from None
 
 
 def current_revision(engine: Engine) -> str | None:

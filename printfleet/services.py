@@ -134,8 +134,11 @@ def spawn(
     log_path: Path | None = None,
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
+    inherit_output: bool = False,
 ) -> ManagedProcess:
     """Start ``argv`` in its own process group; it dies with this process.
+
+    Output goes to ``log_path``, or to this process's stdout/stderr with ``inherit_output``, else nowhere.
 
     Raises:
         ServiceUnavailable: it cannot be started.
@@ -145,8 +148,8 @@ def spawn(
         popen = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            stdout=None if inherit_output else log,
+            stderr=None if inherit_output else subprocess.STDOUT,
             env=env,
             cwd=cwd,
             preexec_fn=_die_with_parent,  # noqa: PLW1509 - only setpgrp and prctl

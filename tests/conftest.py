@@ -90,3 +90,53 @@ def settings(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("PRINTFLEET_DATA_DIR", str(data_dir))
     monkeypatch.setenv("PRINTFLEET_CONFIG", str(SHIPPED_CONFIG))
     return Settings()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throw-away PostgreSQL cluster (Debian's ``postgresql`` package) on a free loopback port."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    import psycopg
+
+    from printfleet.services import free_port, spawn, wait_for_port
+
+    bindirs = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not bindirs:
+        pytest.fail("PostgreSQL is not installed: run scripts/setup.sh --test (apt package postgresql)")
+    bindir = bindirs[-1].parent
+    base = Path(tempfile.mkdtemp(prefix="printfleet-pg-"))
+    run_as: list[str] = []
+    if os.geteuid() == 0:  # initdb and postgres refuse to run as root
+        shutil.chown(base, "postgres")
+        run_as = ["runuser", "-u", "postgres", "--"]
+    datadir = base / "data"
+    subprocess.run(
+        [*run_as, str(bindir / "initdb"), "-D", str(datadir), "-A", "trust", "-U", "printfleet", "-E", "UTF8",
+         "--no-sync"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    port = free_port()
+    proc = spawn(
+        "postgres",
+        [*run_as, str(bindir / "postgres"), "-D", str(datadir), "-p", str(port), "-k", str(base),
+         "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off"],
+        log_path=Path(tempfile.gettempdir()) / f"printfleet-pg-{port}.log",
+    )  # fmt: skip
+    try:
+        wait_for_port(proc, "127.0.0.1", port, timeout_s=30)
+        for _ in range(100):
+            try:
+                with psycopg.connect(f"host=127.0.0.1 port={port} user=printfleet dbname=postgres", autocommit=True) as c:
+                    c.execute("CREATE DATABASE printfleet_test")
+                break
+            except psycopg.OperationalError:
+                import time
+
+                time.sleep(0.1)
+        yield f"postgresql://printfleet@127.0.0.1:{port}/printfleet_test"
+    finally:
+        proc.stop(timeout_s=10)
+        shutil.rmtree(base, ignore_errors=True)

@@ -1,0 +1,150 @@
+"""``printfleet up`` end to end: private servers, all parts, /healthz, clean stop, no orphans."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+import redis
+
+from printfleet.services import free_port
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.integration
+
+
+def _get_json(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def _children(pid: int, *, recursive: bool = True) -> list[tuple[psutil.Process, str]]:
+    """Live descendants of ``pid`` with their command lines (zombies and vanished ones left out)."""
+    found = []
+    for child in psutil.Process(pid).children(recursive=recursive):
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE:
+                found.append((child, " ".join(child.cmdline())))
+        except psutil.Error:
+            pass
+    return found
+
+
+def _listening_port(process: psutil.Process) -> int:
+    return next(c.laddr.port for c in process.net_connections() if c.status == "LISTEN")
+
+
+def _start_up(tmp_path: Path, config: Path, port: int, extra_env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PRINTFLEET_")}
+    env.update({"PRINTFLEET_DATA_DIR": str(tmp_path / "data"), "PRINTFLEET_CONFIG": str(config)})
+    env.update(extra_env or {})
+    return subprocess.Popen(
+        [sys.executable, "-m", "printfleet", "up", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO_ROOT,
+    )  # fmt: skip
+
+
+def _wait_healthy(proc: subprocess.Popen[str], url: str, timeout_s: float) -> tuple[float, dict]:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        try:
+            status, body = _get_json(url)
+            if status == 200:
+                return time.monotonic() - started, body
+        except OSError:
+            pass
+        time.sleep(0.2)
+    proc.terminate()
+    pytest.fail(f"{url} not healthy within {timeout_s} s: {proc.communicate(timeout=10)[0]}")
+
+
+def _stop_and_check_no_orphans(proc: subprocess.Popen[str]) -> str:
+    family = [p for p, _ in _children(proc.pid)]
+    names = {p.name() for p in family}
+    proc.send_signal(signal.SIGTERM)
+    started = time.monotonic()
+    output, _ = proc.communicate(timeout=20)
+    stop_s = time.monotonic() - started
+    assert proc.returncode == 0, output
+    assert stop_s < 10, f"stopping took {stop_s:.1f} s"
+    gone, alive = psutil.wait_procs(family, timeout=3)
+    assert not alive, f"left behind: {[(p.pid, p.name()) for p in alive]} (had {names})"
+    return output
+
+
+def test_up_runs_everything_and_stops_cleanly(tmp_path: Path) -> None:
+    config = tmp_path / "fleet.yaml"
+    config.write_text("site: {name: Test lab, timezone: Europe/Berlin}\nprinters: []\n")
+    port = free_port()
+    proc = _start_up(tmp_path, config, port)
+    took_s, body = _wait_healthy(proc, f"http://127.0.0.1:{port}/healthz", timeout_s=15)
+    assert body["status"] == "ok"
+    assert body["database"]["ok"] and body["redis"]["ok"] and body["broker"]["ok"]
+    assert body["redis"]["parts"]["worker"] >= 0
+    cmdlines = [c for _, c in _children(proc.pid)]
+    assert any("redis-server" in c for c in cmdlines) and any("mosquitto" in c for c in cmdlines)
+    for part in ("monitor", "worker", "web"):
+        assert any(f"printfleet {part}" in c for c in cmdlines), cmdlines
+    assert (tmp_path / "data" / "redis" / "appendonlydir").is_dir()  # AOF on
+    output = _stop_and_check_no_orphans(proc)
+    assert "printfleet is up" in output
+    print(f"up healthy after {took_s:.1f} s")
+
+
+def test_up_restarts_a_crashed_part_and_keeps_the_queue_across_restarts(tmp_path: Path) -> None:
+    config = tmp_path / "fleet.yaml"
+    config.write_text("printers: []\n")
+    port = free_port()
+    proc = _start_up(tmp_path, config, port)
+    _wait_healthy(proc, f"http://127.0.0.1:{port}/healthz", timeout_s=15)
+    family = _children(proc.pid)
+    redis_port = _listening_port(next(p for p, c in family if "redis-server" in c))
+    client = redis.Redis(port=redis_port)
+    client.rpush("printfleet-test:queue", "job-1")
+    monitor = next(p for p, c in family if "printfleet monitor" in c)
+    monitor.kill()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        monitors = [p for p, c in _children(proc.pid, recursive=False) if "printfleet monitor" in c]
+        if monitors and monitors[0].pid != monitor.pid:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("monitor was not restarted")
+    client.close()
+    time.sleep(1.2)  # appendfsync everysec
+    _stop_and_check_no_orphans(proc)
+    proc = _start_up(tmp_path, config, port)
+    _wait_healthy(proc, f"http://127.0.0.1:{port}/healthz", timeout_s=15)
+    redis_port = _listening_port(next(p for p, c in _children(proc.pid) if "redis-server" in c))
+    assert redis.Redis(port=redis_port).lrange("printfleet-test:queue", 0, -1) == [b"job-1"]
+    _stop_and_check_no_orphans(proc)
+
+
+def test_healthz_is_503_when_the_broker_is_gone(tmp_path: Path, redis_url: str, mosquitto_factory) -> None:
+    broker = mosquitto_factory(persistence=False)
+    config = tmp_path / "fleet.yaml"
+    config.write_text("printers: []\n")
+    port = free_port()
+    proc = _start_up(tmp_path, config, port, {"PRINTFLEET_REDIS_URL": redis_url, "PRINTFLEET_MQTT_URL": broker.url})
+    _wait_healthy(proc, f"http://127.0.0.1:{port}/healthz", timeout_s=15)
+    broker.stop()
+    status, body = _get_json(f"http://127.0.0.1:{port}/healthz")
+    assert status == 503 and body["status"] == "degraded"
+    assert body["broker"]["ok"] is False and body["redis"]["ok"] is True
+    assert not any("redis-server" in c for _, c in _children(proc.pid))  # used the given servers
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=20)
