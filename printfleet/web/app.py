@@ -10,7 +10,7 @@ from typing import Any
 import redis
 from fastapi import FastAPI, Request
 from rq import Worker
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 
 from printfleet import __version__, db
 from printfleet.runtime import alive_parts, check_broker
@@ -36,6 +36,11 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="printfleet", version=__version__, lifespan=lifespan)
     app.state.settings = settings
+
+    @app.get("/", include_in_schema=False)
+    def index() -> RedirectResponse:
+        """The API documentation, until the pages exist."""
+        return RedirectResponse("/docs")
 
     @app.get("/healthz", tags=["ops"], summary="Health of the database, Redis and the MQTT broker")
     def healthz(request: Request) -> JSONResponse:
