@@ -1,0 +1,167 @@
+"""Jobs in the database: creation and compare-and-set transitions with their event trail.
+
+Every change of a job's status goes through :func:`transition`, which updates the row only if it still
+has the version and status the caller read (so two monitors or workers racing cannot both win) and appends
+a :class:`~printfleet.models.JobEvent` in the same transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Collection
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from printfleet.errors import UserError
+from printfleet.models import FileKind, Job, JobEvent, JobStatus, User, utcnow
+from printfleet.queue.lifecycle import check_transition
+
+logger = logging.getLogger(__name__)
+
+#: job codes avoid characters that are easily confused on a wall screen (0/O, 1/I/L)
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 5
+
+
+class JobNotFound(UserError):
+    """No job with that id."""
+
+
+class JobChanged(UserError):
+    """The job changed since it was read (another part acted first); nothing was written."""
+
+
+def new_code() -> str:
+    """A random short public job code, e.g. ``K7QXH``."""
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def record_event(
+    session: Session,
+    job: Job,
+    *,
+    actor: str,
+    kind: str,
+    reason: str = "",
+    from_status: JobStatus | None = None,
+    to_status: JobStatus | None = None,
+    data: dict[str, Any] | None = None,
+) -> JobEvent:
+    """Append an event to a job's trail (in the caller's transaction)."""
+    event = JobEvent(
+        job_id=job.id,  # type: ignore[arg-type]
+        actor=actor,
+        kind=kind,
+        reason=reason[:500],
+        from_status=from_status,
+        to_status=to_status,
+        printer_id=job.printer_id,
+        data=data,
+    )
+    session.add(event)
+    return event
+
+
+def create_job(
+    session: Session,
+    *,
+    owner: User,
+    file_name: str,
+    file_sha256: str,
+    file_kind: FileKind,
+    file_size: int,
+    needs_approval: str | None = None,
+    **fields: Any,
+) -> Job:
+    """Create a job for a stored file and put it in the queue (or the approval inbox).
+
+    Args:
+        needs_approval: the reason staff must approve it first, or ``None``.
+        fields: further :class:`Job` columns (material, colour, copies, note, priority, estimate, ...).
+    """
+    for _ in range(10):
+        job = Job(
+            code=new_code(),
+            owner_id=owner.id,  # type: ignore[arg-type]
+            file_name=file_name,
+            file_sha256=file_sha256,
+            file_kind=file_kind,
+            file_size=file_size,
+            **fields,
+        )
+        try:
+            with session.begin_nested():
+                session.add(job)
+                session.flush()
+            break
+        except IntegrityError:  # code already taken; draw again
+            continue
+    else:  # pragma: no cover - 31^5 codes
+        raise RuntimeError("could not draw a free job code")
+    record_event(session, job, actor=owner.name, kind="created", to_status=JobStatus.UPLOADED, reason=file_name)
+    target = JobStatus.AWAITING_APPROVAL if needs_approval else JobStatus.QUEUED
+    return transition(session, job.id, target, actor="system:intake", reason=needs_approval or "")  # type: ignore[arg-type]
+
+
+def transition(
+    session: Session,
+    job_id: int,
+    target: JobStatus,
+    *,
+    actor: str,
+    reason: str = "",
+    expected: Collection[JobStatus] | None = None,
+    expected_version: int | None = None,
+    data: dict[str, Any] | None = None,
+    **fields: Any,
+) -> Job:
+    """Move a job to ``target`` if the state machine allows it and nobody changed it meanwhile.
+
+    Args:
+        expected: refuse unless the job is in one of these states now.
+        expected_version: refuse unless the job still has this version.
+        fields: columns to set together with the status (e.g. ``printer_id``).
+
+    Raises:
+        JobNotFound: no such job.
+        IllegalTransition: the state machine forbids it.
+        JobChanged: the job is not in an expected state or version, or changed under us.
+    """
+    job = session.get(Job, job_id, populate_existing=True)
+    if job is None:
+        raise JobNotFound(f"job {job_id} does not exist")
+    current = job.status
+    if expected is not None and current not in expected:
+        raise JobChanged(f"job {job_id} is {current.value}, not {' or '.join(s.value for s in expected)}")
+    if expected_version is not None and job.version != expected_version:
+        raise JobChanged(f"job {job_id} changed since it was read (version {job.version}, not {expected_version})")
+    check_transition(job_id, current, target)
+    now = utcnow()
+    values: dict[str, Any] = {"status": target, "version": job.version + 1, "updated_at": now, **fields}
+    if target is JobStatus.QUEUED:
+        values.setdefault("queued_at", job.queued_at or now)
+    elif target is JobStatus.PRINTING and job.started_at is None:
+        values.setdefault("started_at", now)
+    elif target in (JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.REJECTED):
+        values.setdefault("finished_at", now)
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.version == job.version, Job.status == current)  # type: ignore[arg-type]
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise JobChanged(f"job {job_id} changed under us; nothing written")
+    session.refresh(job)
+    record_event(session, job, actor=actor, kind="transition", reason=reason, from_status=current, to_status=target, data=data)
+    logger.info("job %s: %s -> %s by %s%s", job_id, current.value, target.value, actor, f" ({reason})" if reason else "")
+    return job
+
+
+def events_of(session: Session, job_id: int) -> list[JobEvent]:
+    """A job's trail, oldest first."""
+    return list(session.exec(select(JobEvent).where(JobEvent.job_id == job_id).order_by(JobEvent.id)))
