@@ -1,0 +1,794 @@
+"""The layer model: what PrusaSlicer will do with a mesh, from mid-plane slices of every layer.
+
+One vectorised pass cuts every layer's mid-plane through the triangles (oriented segments: outline length and
+signed shoelace area per layer; segments chained into loops through shared mesh edges, for loop counts, the
+small-perimeter rule and corner speeds). Every layer is also rasterised on a ~0.5 mm grid (non-zero winding)
+to find the infill area inside the perimeters and its top, bottom and bridge parts. :func:`layer_features`
+returns per-layer geometry; :func:`predict` turns it into time and filament with the profile's widths, speeds,
+accelerations and cooling slowdown and a few constants fitted on the shared set (:class:`ModelConstants`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from printfleet.estimate.profile import SlicerProfile
+
+logger = logging.getLogger(__name__)
+
+_CHUNK = 1 << 16
+_MAX_GRID_CELLS = 40_000_000  # layers x cells per layer; the grid coarsens above this
+_Z_EPS = 1e-5
+
+
+@dataclass(frozen=True)
+class ModelConstants:
+    """Free constants of the physics model, fitted on the shared set (``printfleet.estimate.fit``)."""
+
+    solid_grow_mm: float = 3.0  # top/bottom surfaces grown into the infill area (PrusaSlicer's 3 mm margin)
+    vertical_shells: bool = True  # ensure_vertical_shell_thickness
+    drop_open_loops: bool = False  # drop slice contours that do not close, as PrusaSlicer does
+    fill_rule: str = "nonzero"  # how overlapping/inverted shells fill: nonzero, evenodd or positive
+    thin_shell_weight: float = 0.5  # share of one-cell vertical-shell strips that end up solid
+    retracts_per_island: float = 1.0  # retract + travel cycles per island and layer (perimeters)
+    retracts_per_solid_region: float = 1.0  # ... per separate solid infill region
+    retracts_per_sparse_line: float = 0.5  # ... per sparse infill line (lines not joined by anchors)
+    retracts_per_layer: float = 0.0  # ... per layer, on top of the above
+    travel_distance_factor: float = 0.5  # mean travel length relative to sqrt(layer area)
+    time_factor: float = 1.0  # global multiplier on extrusion time (planner details not modelled)
+    sparse_link_factor: float = 1.0  # anchor/link length at sparse line ends relative to the anchor length
+
+
+DEFAULT_CONSTANTS = ModelConstants()
+
+
+@dataclass
+class LayerFeatures:
+    """Per-layer geometry of a mesh sliced for one profile (arrays of length ``layers``)."""
+
+    z_top_mm: np.ndarray
+    height_mm: np.ndarray
+    outline_mm: np.ndarray  # outline length (all loops)
+    area_mm2: np.ndarray  # signed shoelace area
+    raster_area_mm2: np.ndarray  # area of the filled cells (non-zero winding)
+    interior_mm2: np.ndarray  # area inside the perimeters
+    top_mm2: np.ndarray  # exposed top surface inside the perimeters
+    solid_mm2: np.ndarray  # internal solid (propagated top/bottom shells), excluding top and bridges
+    thin_shell_mm2: np.ndarray  # one-cell vertical-shell strips (solid or sparse, see thin_shell_weight)
+    solid_regions: np.ndarray  # Euler number of the solid regions (~ separate solid areas)
+    sparse_regions: np.ndarray  # Euler number of the sparse regions
+    islands: np.ndarray  # Euler number of the layer (islands - holes)
+    bridge_mm2: np.ndarray  # bottom surface over air
+    sparse_mm2: np.ndarray  # sparse infill
+    solid_edges_mm: np.ndarray  # boundary length of the solid regions (for line-end counts)
+    sparse_edges_mm: np.ndarray  # boundary length of the sparse regions
+    loops: np.ndarray  # closed outline loops
+    small_loop_mm: np.ndarray  # outline length in loops shorter than the small-perimeter threshold
+    overhang_mm: np.ndarray  # outline length over air (perimeters printed at bridge speed)
+    perim_time_unit: np.ndarray  # seconds to trace the outline once at perimeter speed incl. corners
+    ext_time_unit: np.ndarray  # the same at external-perimeter speed
+    regions: np.ndarray  # separate infill regions (approximate)
+    open_ends: int  # segment ends with no continuation (open mesh)
+    overlap_cells: int  # cells covered twice (overlapping shells or an inner shell with outward normals)
+    inverted_cells: int  # cells with negative winding (inverted shell)
+    filled_cells: int
+    skirt_mm: float
+    cell_mm: float
+
+
+def _layer_planes(height: float, profile: SlicerProfile) -> tuple[np.ndarray, np.ndarray]:
+    """Top z and thickness of every layer PrusaSlicer makes for an object ``height`` mm tall."""
+    h1, h = profile.first_layer_height_mm, profile.layer_height_mm
+    if height <= h1:
+        return np.array([h1]), np.array([h1])
+    n = 1 + int(math.ceil((height - h1) / h - 1e-6))
+    tops = h1 + np.arange(n) * h
+    tops[0] = h1
+    heights = np.full(n, h)
+    heights[0] = h1
+    # PrusaSlicer shortens the last layer to the object's height when it overshoots.
+    if n > 1 and tops[-1] > height + 1e-6:
+        last = height - tops[-2]
+        if last < 0.07:
+            tops, heights = tops[:-1], heights[:-1]
+        else:
+            heights[-1] = last
+            tops[-1] = height
+    return tops, heights
+
+
+def _slice_segments(vectors: np.ndarray, z_mid: np.ndarray, origin: np.ndarray):
+    """Cut every triangle with every mid-plane it spans. Returns layer, x1, y1, x2, y2, nz per segment."""
+    out: list[tuple[np.ndarray, ...]] = []
+    n = len(vectors)
+    for a in range(0, n, _CHUNK):
+        v = vectors[a : a + _CHUNK].astype(np.float64)
+        v -= origin
+        z = v[:, :, 2]
+        zlo = z.min(axis=1)
+        zhi = z.max(axis=1)
+        k0 = np.searchsorted(z_mid, zlo, side="left")
+        k1 = np.searchsorted(z_mid, zhi, side="left")
+        cnt = k1 - k0
+        keep = cnt > 0
+        if not keep.any():
+            continue
+        v, z, k0, cnt = v[keep], z[keep], k0[keep], cnt[keep]
+        e1 = v[:, 1] - v[:, 0]
+        e2 = v[:, 2] - v[:, 0]
+        nx = e1[:, 1] * e2[:, 2] - e1[:, 2] * e2[:, 1]
+        ny = e1[:, 2] * e2[:, 0] - e1[:, 0] * e2[:, 2]
+        nz = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+        norm = np.sqrt(nx * nx + ny * ny + nz * nz)
+        norm[norm == 0] = 1.0
+        order = np.argsort(z, axis=1)
+        s = np.take_along_axis(v, order[:, :, None], axis=1)  # vertices sorted by z: lo, mid, hi
+        tri = np.repeat(np.arange(len(v)), cnt)
+        first = np.repeat(np.cumsum(cnt) - cnt, cnt)
+        layer = k0[tri] + (np.arange(len(tri)) - first)
+        zp = z_mid[layer]
+        lo, mid, hi = s[tri, 0], s[tri, 1], s[tri, 2]
+        # Point on the long edge lo-hi.
+        t = (zp - lo[:, 2]) / (hi[:, 2] - lo[:, 2])
+        pax = lo[:, 0] + t * (hi[:, 0] - lo[:, 0])
+        pay = lo[:, 1] + t * (hi[:, 1] - lo[:, 1])
+        lower = zp < mid[:, 2]
+        p = np.where(lower[:, None], lo, mid)
+        q = np.where(lower[:, None], mid, hi)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            u = (zp - p[:, 2]) / (q[:, 2] - p[:, 2])
+        u = np.nan_to_num(u)
+        pbx = p[:, 0] + u * (q[:, 0] - p[:, 0])
+        pby = p[:, 1] + u * (q[:, 1] - p[:, 1])
+        # Orient so that the outward normal is on the right: direction . (-ny, nx) > 0.
+        dx, dy = pbx - pax, pby - pay
+        flip = (dx * -ny[tri] + dy * nx[tri]) < 0
+        x1 = np.where(flip, pbx, pax)
+        y1 = np.where(flip, pby, pay)
+        x2 = np.where(flip, pax, pbx)
+        y2 = np.where(flip, pay, pby)
+        out.append((layer.astype(np.int32), x1, y1, x2, y2, (nz / norm)[tri].astype(np.float32)))
+    if not out:
+        empty = np.zeros(0)
+        return np.zeros(0, np.int32), empty, empty, empty, empty, np.zeros(0, np.float32)
+    return tuple(np.concatenate(parts) for parts in zip(*out))
+
+
+def _chain(layer, x1, y1, x2, y2):
+    """Link each segment to the one starting where it ends. Returns next index (-1: open end) and loop ids."""
+    n = len(layer)
+    if n == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool)
+    q = 1e4
+    ox = min(x1.min(), x2.min())
+    oy = min(y1.min(), y2.min())
+    lay = layer.astype(np.int64) << 48
+
+    def key(x, y):
+        return lay | (np.round((x - ox) * q).astype(np.int64) << 24) | np.round((y - oy) * q).astype(np.int64)
+
+    k_start = key(x1, y1)
+    k_end = key(x2, y2)
+    order = np.argsort(k_start, kind="stable")
+    sorted_keys = k_start[order]
+    pos = np.searchsorted(sorted_keys, k_end)
+    pos_c = np.minimum(pos, n - 1)
+    found = sorted_keys[pos_c] == k_end
+    nxt = np.where(found, order[pos_c], -1)
+    # Loop labels: propagate the minimum index along the successor pointers (pointer doubling).
+    label = np.arange(n)
+    ptr = np.where(nxt >= 0, nxt, np.arange(n))
+    dead = nxt < 0
+    for _ in range(64):
+        new = np.minimum(label, label[ptr])
+        dead_new = dead | dead[ptr]
+        ptr2 = ptr[ptr]
+        if np.array_equal(new, label) and np.array_equal(ptr2, ptr) and np.array_equal(dead_new, dead):
+            break
+        label, dead, ptr = new, dead_new, ptr2
+    return nxt, label, dead
+
+
+def _junction_speed_factor(ux1, uy1, ux2, uy2, v, jerk):
+    """Junction speed relative to ``v`` under PrusaSlicer's classic per-axis jerk rule.
+
+    Per axis, a speed change in the same direction counts as its difference, a reversal as the larger of the
+    two speeds; the junction speed is scaled down until no axis exceeds ``jerk``. When both moves could start
+    from rest at a higher "safe" speed, that one is used.
+    """
+    worst = np.zeros(np.broadcast(ux1, ux2).shape)
+    for a1, a2 in ((ux1, ux2), (uy1, uy2)):
+        same = a1 * a2 >= 0
+        change = np.where(same, np.abs(a2 - a1), np.maximum(np.abs(a1), np.abs(a2)))
+        worst = np.maximum(worst, change * v)
+    factor = np.minimum(1.0, jerk / np.maximum(worst, 1e-9))
+    safe1 = np.minimum(1.0, jerk / np.maximum(np.maximum(np.abs(ux1), np.abs(uy1)) * v, 1e-9))
+    safe2 = np.minimum(1.0, jerk / np.maximum(np.maximum(np.abs(ux2), np.abs(uy2)) * v, 1e-9))
+    both_safe = (safe1 > factor * 0.99) & (safe2 > factor * 0.99)
+    return np.where(both_safe, safe2, factor)
+
+
+def _segment_times(length, v, v0, v1, accel):
+    """Trapezoidal move time for segments with cruise ``v`` and entry/exit speeds ``v0``/``v1``."""
+    v0 = np.minimum(v0, v)
+    v1 = np.minimum(v1, v)
+    d_acc = (v * v - v0 * v0) / (2 * accel)
+    d_dec = (v * v - v1 * v1) / (2 * accel)
+    full = d_acc + d_dec <= length
+    t_full = (v - v0) / accel + (v - v1) / accel + (length - d_acc - d_dec) / v
+    vp = np.sqrt(np.maximum((2 * accel * length + v0 * v0 + v1 * v1) / 2, 0.0))
+    vp = np.maximum(vp, np.maximum(v0, v1))
+    t_tri = np.where(vp > 0, (2 * vp - v0 - v1) / accel, 0.0)
+    t_tri = np.maximum(t_tri, 2 * length / np.maximum(v0 + v1 + 1e-9, 1e-9) * (v0 + v1 > 2 * vp - 1e-9))
+    return np.where(full, t_full, np.maximum(t_tri, length / v))
+
+
+def line_time(length, v, v_end, accel):
+    """Time of a straight line of ``length`` starting and ending at ``v_end`` (infill lines, turnarounds)."""
+    length = np.asarray(length, dtype=np.float64)
+    return _segment_times(length, v, v_end, v_end, accel)
+
+
+def _erode(mask: np.ndarray, steps: int) -> np.ndarray:
+    """Binary erosion of (layers, ny, nx) by ``steps`` cells, alternating 4- and 8-neighbourhoods."""
+    m = mask
+    for i in range(steps):
+        e = m.copy()
+        e[:, 1:, :] &= m[:, :-1, :]
+        e[:, :-1, :] &= m[:, 1:, :]
+        e[:, :, 1:] &= m[:, :, :-1]
+        e[:, :, :-1] &= m[:, :, 1:]
+        if i % 2 == 1:
+            e[:, 1:, 1:] &= m[:, :-1, :-1]
+            e[:, :-1, :-1] &= m[:, 1:, 1:]
+            e[:, 1:, :-1] &= m[:, :-1, 1:]
+            e[:, :-1, 1:] &= m[:, 1:, :-1]
+        m = e
+    return m
+
+
+def _dilate(mask: np.ndarray, steps: int) -> np.ndarray:
+    return ~_erode(~mask, steps)
+
+
+def _dilate_layers(mask: np.ndarray, steps: int) -> np.ndarray:
+    """Dilate only the layers that have any set cell (most layers of prismatic parts have none)."""
+    if steps <= 0:
+        return mask.copy()
+    out = mask.copy()
+    busy = np.nonzero(mask.any(axis=(1, 2)))[0]
+    for a in range(0, len(busy), 64):
+        idx = busy[a : a + 64]
+        out[idx] = _dilate(mask[idx], steps)
+    return out
+
+
+def _euler(mask: np.ndarray) -> np.ndarray:
+    """Euler number (components - holes, 8-connected) per layer of a (layers, ny, nx) mask (Gray's bit quads)."""
+    m = np.zeros((mask.shape[0], mask.shape[1] + 2, mask.shape[2] + 2), dtype=np.int8)
+    m[:, 1:-1, 1:-1] = mask
+    a, b, c, d = m[:, :-1, :-1], m[:, :-1, 1:], m[:, 1:, :-1], m[:, 1:, 1:]
+    total = a + b + c + d
+    q1 = (total == 1).sum(axis=(1, 2))
+    q3 = (total == 3).sum(axis=(1, 2))
+    qd = ((total == 2) & (a == d)).sum(axis=(1, 2))
+    return (q1 - q3 - 2 * qd) / 4
+
+
+def _edges(mask: np.ndarray) -> np.ndarray:
+    """Boundary edge count per layer of a (layers, ny, nx) mask."""
+    ex = (mask[:, :, 1:] != mask[:, :, :-1]).sum(axis=(1, 2))
+    ey = (mask[:, 1:, :] != mask[:, :-1, :]).sum(axis=(1, 2))
+    return ex + ey
+
+
+def _rasterise(layer, x1, y1, x2, y2, n_layers, x0, y0, cell, nx, ny):
+    """Winding number of every cell centre, per layer: int8 array (layers, ny, nx)."""
+    ymin = np.minimum(y1, y2)
+    ymax = np.maximum(y1, y2)
+    r0 = np.ceil((ymin - y0) / cell - 0.5).astype(np.int64)
+    r1 = np.ceil((ymax - y0) / cell - 0.5).astype(np.int64)
+    r0 = np.clip(r0, 0, ny)
+    r1 = np.clip(r1, 0, ny)
+    cnt = r1 - r0
+    seg = np.repeat(np.arange(len(layer)), cnt)
+    first = np.repeat(np.cumsum(cnt) - cnt, cnt)
+    row = r0[seg] + (np.arange(len(seg)) - first)
+    yc = y0 + (row + 0.5) * cell
+    sx1, sy1, sx2, sy2 = x1[seg], y1[seg], x2[seg], y2[seg]
+    xc = sx1 + (yc - sy1) * (sx2 - sx1) / (sy2 - sy1)
+    col = np.clip(np.ceil((xc - x0) / cell - 0.5).astype(np.int64), 0, nx)
+    sign = np.where(sy2 > sy1, -1, 1).astype(np.int64)  # CCW outline: left edges go down
+    winding = np.zeros((n_layers, ny, nx + 1), dtype=np.int16)
+    flat = (layer[seg].astype(np.int64) * ny + row) * (nx + 1) + col
+    counts = np.bincount(flat, weights=sign, minlength=n_layers * ny * (nx + 1))
+    winding[:] = counts.reshape(n_layers, ny, nx + 1).astype(np.int16)
+    np.cumsum(winding, axis=2, out=winding)
+    return winding[:, :, :nx]
+
+
+def _convex_hull_perimeter(x: np.ndarray, y: np.ndarray) -> float:
+    """Perimeter of the convex hull of points (monotone chain over at most ~4k points)."""
+    if len(x) < 3:
+        return 0.0
+    pts = np.unique(np.round(np.stack([x, y], axis=1), 2), axis=0)
+    if len(pts) > 4000:
+        pts = pts[np.linspace(0, len(pts) - 1, 4000).astype(int)]
+    pts = pts[np.lexsort((pts[:, 1], pts[:, 0]))]
+
+    def half(points):
+        hull: list[np.ndarray] = []
+        for p in points:
+            while len(hull) >= 2 and np.cross(hull[-1] - hull[-2], p - hull[-2]) <= 0:
+                hull.pop()
+            hull.append(p)
+        return hull
+
+    lower = half(pts)
+    upper = half(pts[::-1])
+    hull = np.array(lower[:-1] + upper[:-1])
+    if len(hull) < 2:
+        return 0.0
+    return float(np.linalg.norm(np.diff(np.vstack([hull, hull[:1]]), axis=0), axis=1).sum())
+
+
+def layer_features(vectors: np.ndarray, profile: SlicerProfile, constants: ModelConstants = DEFAULT_CONSTANTS) -> LayerFeatures:
+    """Slice ``vectors`` (n, 3, 3) at every layer of ``profile`` and measure what the slicer will fill."""
+    flat = vectors.reshape(-1, 3)
+    lo = flat.min(axis=0).astype(np.float64)
+    hi = flat.max(axis=0).astype(np.float64)
+    origin = np.array([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, lo[2]])
+    height = float(hi[2] - lo[2])
+    tops, heights = _layer_planes(height, profile)
+    z_mid = tops - heights / 2 + _Z_EPS
+    n_layers = len(tops)
+    layer, x1, y1, x2, y2, nz = _slice_segments(vectors, z_mid, origin)
+    nxt, label, in_open = _chain(layer, x1, y1, x2, y2)
+    open_ends = int((nxt < 0).sum())
+    if constants.drop_open_loops and in_open.any() and not in_open.all():
+        # PrusaSlicer drops slice contours that do not close; so do we (and re-link the rest).
+        keep = ~in_open
+        layer, x1, y1, x2, y2, nz = layer[keep], x1[keep], y1[keep], x2[keep], y2[keep], nz[keep]
+        nxt, label, _ = _chain(layer, x1, y1, x2, y2)
+    dx, dy = x2 - x1, y2 - y1
+    seg_len = np.hypot(dx, dy)
+    outline = np.bincount(layer, weights=seg_len, minlength=n_layers)
+    area = np.bincount(layer, weights=(x1 * y2 - x2 * y1), minlength=n_layers) / 2
+
+    # ---- loops, small perimeters, corners, overhangs
+    loop_ids, loop_inv = np.unique(label, return_inverse=True) if len(label) else (np.zeros(0), np.zeros(0, int))
+    loop_len = np.bincount(loop_inv, weights=seg_len) if len(label) else np.zeros(0)
+    loop_layer = np.zeros(len(loop_ids), dtype=np.int64)
+    if len(label):
+        loop_layer[loop_inv] = layer
+    loops = np.bincount(loop_layer, minlength=n_layers).astype(np.float64)
+    small_threshold = 2 * math.pi * 6.5
+    small_loop = (loop_len < small_threshold)[loop_inv] if len(label) else np.zeros(0, bool)
+    small_loop_mm = np.bincount(layer, weights=seg_len * small_loop, minlength=n_layers)
+
+    safe = np.maximum(seg_len, 1e-12)
+    ux, uy = dx / safe, dy / safe
+    has_next = nxt >= 0
+    nidx = np.where(has_next, nxt, np.arange(len(nxt)))
+    jerk = profile.jerk_xy
+    perim_times = []
+    for speed, accel in (
+        (profile.perimeter_speed, profile.perimeter_acceleration or profile.default_acceleration),
+        (profile.external_perimeter_speed, profile.perimeter_acceleration or profile.default_acceleration),
+    ):
+        speed = _cap_speed(speed, profile, profile.perimeter_width_mm, profile.layer_height_mm)
+        accel = min(accel or profile.max_acceleration_extruding, profile.max_acceleration_extruding)
+        if len(layer) == 0:
+            perim_times.append(np.zeros(n_layers))
+            continue
+        f_out = _junction_speed_factor(ux, uy, ux[nidx], uy[nidx], speed, jerk)
+        f_out = np.where(has_next, f_out, jerk / speed)
+        v_end = np.minimum(f_out * speed, speed)
+        prev = np.full(len(nxt), -1)
+        prev[nxt[has_next]] = np.nonzero(has_next)[0]
+        v_start = np.where(prev >= 0, v_end[np.maximum(prev, 0)], min(jerk, speed))
+        t = _segment_times(seg_len, speed, v_start, v_end, accel)
+        perim_times.append(np.bincount(layer, weights=t, minlength=n_layers))
+    perim_time_unit, ext_time_unit = perim_times
+
+    # Overhanging outline: the wall leans out more than half an extrusion width per layer.
+    w_ext = profile.external_perimeter_width_mm
+    h = profile.layer_height_mm
+    slope_nz = math.sin(math.atan2(w_ext / 2, h))
+    overhang = nz < -slope_nz
+    overhang_mm = np.bincount(layer, weights=seg_len * overhang, minlength=n_layers)
+    overhang_mm[0] = 0.0
+
+    # ---- raster: infill regions
+    band = profile.external_perimeter_width_mm + max(profile.perimeters - 1, 0) * _spacing(
+        profile.perimeter_width_mm, profile.layer_height_mm
+    )
+    if profile.perimeters == 0:
+        band = 0.0
+    steps = max(int(round(band / 0.5)), 1) if band > 0 else 0
+    cell = band / steps if steps else 0.5
+    width_x = float(hi[0] - lo[0]) + 4 * cell
+    width_y = float(hi[1] - lo[1]) + 4 * cell
+    while (width_x / cell) * (width_y / cell) * n_layers > _MAX_GRID_CELLS:
+        cell *= 1.5
+    steps_eff = max(int(round(band / cell)), 1) if band > 0 else 0
+    nxc = int(math.ceil(width_x / cell))
+    nyc = int(math.ceil(width_y / cell))
+    gx0 = -width_x / 2
+    gy0 = -width_y / 2
+    winding = _rasterise(layer, x1, y1, x2, y2, n_layers, gx0, gy0, cell, nxc, nyc)
+    overlap_cells = int((winding >= 2).sum())
+    inverted_cells = int((winding < 0).sum())
+    if constants.fill_rule == "evenodd":
+        mask = (winding % 2) != 0
+    elif constants.fill_rule == "positive":
+        mask = winding > 0
+    else:
+        mask = winding != 0
+    del winding
+    cell_area = cell * cell
+    filled_cells = int(mask.sum())
+    raster_area = mask.sum(axis=(1, 2)) * cell_area
+    interior = _erode(mask, steps_eff) if steps_eff else mask.copy()
+
+    nt = max(profile.top_solid_layers, 0)
+    nb = max(profile.bottom_solid_layers, 0)
+    if profile.top_solid_min_thickness_mm > 0 and nt > 0:
+        nt = max(nt, int(math.ceil(profile.top_solid_min_thickness_mm / h - 1e-6)))
+    if profile.bottom_solid_min_thickness_mm > 0 and nb > 0:
+        nb = max(nb, int(math.ceil((profile.bottom_solid_min_thickness_mm - profile.first_layer_height_mm) / h - 1e-6)) + 1)
+    above = np.zeros_like(mask)
+    above[:-1] = mask[1:]
+    below = np.zeros_like(mask)
+    below[1:] = mask[:-1]
+    exposed_top = mask & ~above
+    exposed_bottom = mask & ~below
+    del above, below
+    # Top and bottom surfaces are grown into the infill area to anchor them (PrusaSlicer's 3 mm margin).
+    grow = int(round(constants.solid_grow_mm / cell)) if profile.fill_density > 0 else 0
+    # Only surfaces that reach inside the perimeters exist as fill surfaces; those are then grown.
+    top_cells = _dilate_layers(exposed_top & interior, grow) & interior
+    bottom_cells = _dilate_layers(exposed_bottom & interior, grow) & interior
+    del exposed_top, exposed_bottom
+    # Shells propagate top_solid_layers down and bottom_solid_layers up (discover_horizontal_shells).
+    shell = top_cells | bottom_cells
+    for j in range(1, nt):
+        shell[: n_layers - j] |= top_cells[j:] & interior[: n_layers - j]
+    for j in range(1, nb):
+        shell[j:] |= bottom_cells[: n_layers - j] & interior[j:]
+    if constants.vertical_shells:
+        # ensure_vertical_shell_thickness: infill area not inside the infill area of every layer within
+        # the top/bottom shell range becomes solid, so sloped walls keep their shell thickness.
+        covered = np.ones_like(mask)
+        for j in range(1, nt):
+            covered[: n_layers - j] &= interior[j:]
+            covered[n_layers - j :] = False
+        for j in range(1, nb):
+            covered[j:] &= interior[: n_layers - j]
+            covered[:j] = False
+        vshell = interior & ~covered & ~shell
+        # PrusaSlicer's opening drops strips narrower than ~0.65 line spacing. One-cell strips on the raster
+        # are 0-0.9 mm wide, so they count with a weight (thin_shell_weight); wider ones count fully.
+        opened = _dilate(_erode(vshell, 1), 1) & vshell
+        thin_shell = vshell & ~opened
+        shell |= opened
+        del covered, vshell, opened
+    else:
+        thin_shell = np.zeros_like(mask)
+        del covered
+    bridge_cells = bottom_cells & ~top_cells
+    bridge_cells[0] = False
+    internal_solid = shell & ~top_cells & ~bridge_cells
+    sparse = interior & ~shell & ~thin_shell
+    solid_any = shell
+
+    def cells(m):
+        return m.sum(axis=(1, 2)).astype(np.float64) * cell_area
+
+    manhattan = math.pi / 4 * cell
+    regions = np.zeros(n_layers)
+    features = LayerFeatures(
+        z_top_mm=tops,
+        height_mm=heights,
+        outline_mm=outline,
+        area_mm2=area,
+        raster_area_mm2=raster_area,
+        interior_mm2=cells(interior),
+        top_mm2=cells(top_cells),
+        solid_mm2=cells(internal_solid),
+        thin_shell_mm2=cells(thin_shell),
+        solid_regions=np.maximum(_euler(solid_any | thin_shell), 0.0),
+        sparse_regions=np.maximum(_euler(sparse), 0.0),
+        islands=np.maximum(_euler(mask), 0.0),
+        bridge_mm2=cells(bridge_cells),
+        sparse_mm2=cells(sparse),
+        solid_edges_mm=_edges(solid_any).astype(np.float64) * manhattan,
+        sparse_edges_mm=_edges(sparse).astype(np.float64) * manhattan,
+        loops=loops,
+        small_loop_mm=small_loop_mm,
+        overhang_mm=overhang_mm,
+        perim_time_unit=perim_time_unit,
+        ext_time_unit=ext_time_unit,
+        regions=regions,
+        open_ends=open_ends,
+        overlap_cells=overlap_cells,
+        inverted_cells=inverted_cells,
+        filled_cells=filled_cells,
+        skirt_mm=0.0,
+        cell_mm=cell,
+    )
+    first = layer == 0
+    if first.any() and profile.skirts > 0:
+        hull = _convex_hull_perimeter(np.concatenate([x1[first], x2[first]]), np.concatenate([y1[first], y2[first]]))
+        features.skirt_mm = profile.skirts * (hull + 2 * math.pi * (profile.skirt_distance_mm + profile.first_layer_width_mm / 2))
+    return features
+
+
+def _spacing(width: float, height: float) -> float:
+    """Centre-line spacing of adjacent extrusions (PrusaSlicer's Flow: rounded-rectangle cross-section)."""
+    return width - height * (1 - math.pi / 4)
+
+
+def _section(width: float, height: float) -> float:
+    """Cross-section area of an extrusion, mm^2."""
+    return height * _spacing(width, height)
+
+
+def _cap_speed(speed: float, profile: SlicerProfile, width: float, height: float) -> float:
+    speed = min(speed, profile.max_feedrate_xy) if profile.max_feedrate_xy > 0 else speed
+    if profile.max_volumetric_speed > 0:
+        speed = min(speed, profile.max_volumetric_speed / _section(width, height))
+    return speed
+
+
+def planned_times(length: np.ndarray, v: np.ndarray, accel: np.ndarray, v_junction: np.ndarray,
+                  v_start: float, v_end: float) -> np.ndarray:
+    """Move times after a planner's backward and forward passes.
+
+    ``v_junction[i]`` is the highest speed allowed between move ``i`` and ``i + 1`` (length ``n - 1``).
+    """
+    n = len(length)
+    if n == 0:
+        return np.zeros(0)
+    entry = [min(v_start, float(v[0]))] + np.minimum(v_junction, v[1:]).tolist()
+    L = length.tolist()
+    A = accel.tolist()
+    nxt = v_end
+    for i in range(n - 1, -1, -1):
+        limit = math.sqrt(nxt * nxt + 2 * A[i] * L[i])
+        if entry[i] > limit:
+            entry[i] = limit
+        nxt = entry[i]
+    for i in range(n - 1):
+        limit = math.sqrt(entry[i] * entry[i] + 2 * A[i] * L[i])
+        if entry[i + 1] > limit:
+            entry[i + 1] = limit
+    v0 = np.array(entry)
+    v1 = np.append(v0[1:], v_end)
+    return _segment_times(length, v, v0, v1, accel)
+
+
+_WAVY_CACHE: dict[tuple[float, ...], tuple[float, float]] = {}
+
+
+def _gyroid_line(line_spacing: float, v: float, accel: float, jerk: float) -> tuple[float, float]:
+    """(arc-length factor, mean speed) of PrusaSlicer-like gyroid polylines at cruise speed ``v``.
+
+    The gyroid isoline at height phase z is ``y = asin(-sin z cos x / R) - atan2(sin x, cos z)`` with
+    ``R = hypot(sin x, cos z)``; lines repeat every pi in y. It is scaled so that lines are ``line_spacing`` apart,
+    sampled 16 points per period and run through the jerk/acceleration planner, averaged over z phases.
+    """
+    key = (round(line_spacing, 4), round(v, 3), round(accel, 1), round(jerk, 3))
+    if key in _WAVY_CACHE:
+        return _WAVY_CACHE[key]
+    scale = line_spacing / 2.44  # PrusaSlicer's gyroid: period 2*pi*spacing/(2.44*density)
+    total_len = total_t = total_x = 0.0
+    for z in np.linspace(0.05, math.pi / 2 - 0.05, 7):
+        x = np.arange(0, 2 * math.pi * 12, 2 * math.pi / 16)
+        r = np.hypot(np.sin(x), math.cos(z))
+        y = np.arcsin(np.clip(-math.sin(z) * np.cos(x) / r, -1, 1)) - np.arctan2(np.sin(x), math.cos(z))
+        y = np.unwrap(y)
+        px, py = x * scale, y * scale
+        dx, dy = np.diff(px), np.diff(py)
+        seg = np.hypot(dx, dy)
+        ux, uy = dx / seg, dy / seg
+        vj = _junction_speed_factor(ux[:-1], uy[:-1], ux[1:], uy[1:], v, jerk) * v
+        t = planned_times(seg, np.full(len(seg), v), np.full(len(seg), accel), vj, v, v)
+        total_len += seg.sum()
+        total_t += t.sum()
+        total_x += px[-1] - px[0]
+    # lines of the family are pi*scale apart: length per area relative to straight lines at line_spacing
+    result = (total_len / total_x * 2.44 / math.pi, total_len / total_t)
+    _WAVY_CACHE[key] = result
+    return result
+
+
+def _accel(value: float, profile: SlicerProfile) -> float:
+    limit = profile.max_acceleration_extruding or 1e9
+    value = value or profile.default_acceleration or limit
+    return max(min(value, limit), 1.0)
+
+
+def _cycle_time(distance: np.ndarray | float, p: SlicerProfile) -> np.ndarray | float:
+    """One retract - lift - travel - lower - unretract cycle over ``distance`` mm (wipe folded into the retract)."""
+    t = 0.0
+    if p.retract_length_mm > 0:
+        t += p.retract_length_mm / max(p.retract_speed, 1e-9)
+        t += p.retract_length_mm / max(p.deretract_speed or p.retract_speed, 1e-9)
+    vz = min(p.travel_speed_z or p.max_feedrate_z, p.max_feedrate_z or 1e9)
+    if p.retract_lift_mm > 0 and vz > 0:
+        az = 200.0
+        t += 2 * float(line_time(p.retract_lift_mm, vz, min(p.jerk_xy, vz) * 0.05, az))
+    travel_accel = max(min(p.travel_acceleration or p.max_acceleration_travel or p.default_acceleration or 1500,
+                           p.max_acceleration_travel or 1e9), 1.0)
+    travel_accel = min(travel_accel, (p.max_acceleration_xy or 1e9) * math.sqrt(2))
+    v = min(p.travel_speed, p.max_feedrate_xy or 1e9)
+    return t + line_time(np.maximum(distance, 1e-3), v, min(p.jerk_xy, v), travel_accel)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Time and filament predicted for one mesh and profile."""
+
+    print_time_s: float
+    filament_mm: float
+    filament_g: float
+    filament_mm3: float
+    layers: int
+    breakdown_s: dict[str, float]
+    lengths_mm: dict[str, float] = field(default_factory=dict)
+
+
+def _fill_time(area, edges, line_spacing, arc, v_line, v, accel, v_j, link_mm):
+    """Time to fill ``area`` with lines ``line_spacing`` apart that end at the region border (mean chord pi*A/P)."""
+    straight = area / line_spacing
+    chord = np.where(edges > 0, math.pi * area / np.maximum(edges, 1e-9), 0.0)
+    chord = np.maximum(chord, line_spacing)
+    lines = np.where(area > 0, straight / chord, 0.0)
+    t_line = line_time(chord * arc, v_line, min(v_j, v_line), accel)
+    t_link = line_time(np.full_like(chord, max(link_mm, 1e-3)), v, min(v_j, v), accel)
+    return lines * (t_line + t_link), straight * arc, lines
+
+
+def predict(features: LayerFeatures, profile: SlicerProfile, constants: ModelConstants = DEFAULT_CONSTANTS) -> Prediction:
+    """Turn per-layer geometry into PrusaSlicer's time and filament figures."""
+    p, f, c = profile, features, constants
+    n = len(f.z_top_mm)
+    hgt = f.height_mm
+    h = p.layer_height_mm
+    w_ext, w_per = p.external_perimeter_width_mm, p.perimeter_width_mm
+    w_inf, w_sol, w_top = p.infill_width_mm, p.solid_infill_width_mm, p.top_infill_width_mm
+    w_first = p.first_layer_width_mm
+    jerk = p.jerk_xy
+
+    thin_solid = f.thin_shell_mm2 * c.thin_shell_weight
+    thin_sparse = f.thin_shell_mm2 - thin_solid
+    solid_area = f.solid_mm2 + thin_solid
+    sparse_area = f.sparse_mm2 + thin_sparse
+
+    # --- volumes (mm^3): area x height where filled solid; density for sparse infill.
+    band_area = np.maximum(f.raster_area_mm2 - f.interior_mm2, 0.0)
+    perim_vol = band_area * hgt
+    solid_vol = (solid_area + f.top_mm2) * hgt
+    bridge_spacing = p.nozzle_diameter_mm + 0.05
+    if p.thick_bridges:
+        bridge_section = math.pi * p.nozzle_diameter_mm**2 / 4 * p.bridge_flow_ratio
+    else:
+        bridge_section = h * bridge_spacing * p.bridge_flow_ratio
+    bridge_vol = f.bridge_mm2 / bridge_spacing * bridge_section
+    sparse_vol = sparse_area * hgt * p.fill_density
+    skirt_vol = f.skirt_mm * _section(w_first, p.first_layer_height_mm)
+    volume = float(perim_vol.sum() + solid_vol.sum() + bridge_vol.sum() + sparse_vol.sum() + skirt_vol)
+    volume *= p.extrusion_multiplier
+    filament_mm = volume / p.filament_area_mm2 + p.start_gcode_filament_mm
+    filament_g = filament_mm * p.filament_area_mm2 * p.filament_density_g_cm3 / 1000
+
+    # --- perimeters: loops that fit in the band, traced with corner (jerk) slowdowns
+    acc_perim = _accel(p.perimeter_acceleration, p)
+    acc_inf = _accel(p.infill_acceleration, p)
+    acc_first = _accel(p.first_layer_acceleration, p)
+    sp_ext = _spacing(w_ext, h)
+    sp_per = _spacing(w_per, h)
+    outline = np.maximum(f.outline_mm, 1e-9)
+    n_inner = np.clip((band_area - outline * sp_ext) / (outline * sp_per), 0, max(p.perimeters - 1, 0))
+    ext_frac = np.clip(band_area / (outline * sp_ext), 0, 1)
+    v_per = _cap_speed(p.perimeter_speed, p, w_per, h)
+    v_ext = _cap_speed(p.external_perimeter_speed, p, w_ext, h)
+    v_small = _cap_speed(p.small_perimeter_speed, p, w_per, h)
+    v_bridge = p.bridge_speed
+    small_frac = np.clip(f.small_loop_mm / outline, 0, 1)
+    t_int = n_inner * (f.perim_time_unit * (1 - small_frac) + f.outline_mm * small_frac / min(v_small, v_per))
+    t_ext = ext_frac * (f.ext_time_unit * (1 - small_frac) + f.outline_mm * small_frac / min(v_small, v_ext))
+    t_ext = t_ext + f.overhang_mm * np.maximum(1 / v_bridge - 1 / v_ext, 0)
+    t_perim = t_ext + t_int
+
+    # --- infill: lines between region borders, a turn (jerk-limited) and a short link at every end
+    v_j = jerk * 1.2
+    sp_inf = _spacing(w_inf, h)
+    density = max(p.fill_density, 1e-6)
+    v_inf = _cap_speed(p.infill_speed, p, w_inf, h)
+    sparse_spacing = sp_inf / density
+    anchor = float(p.raw.get("infill_anchor", "600%").rstrip("%") or 600)
+    anchor_mm = anchor / 100 * w_inf if str(p.raw.get("infill_anchor", "600%")).endswith("%") else anchor
+    link_sparse = min(anchor_mm, sparse_spacing * math.sqrt(2)) * c.sparse_link_factor
+    if p.fill_pattern == "gyroid":
+        arc, v_line = _gyroid_line(sparse_spacing, v_inf, acc_inf, jerk)
+    else:
+        arc, v_line = 1.0, v_inf
+    t_sparse, sparse_len, sparse_lines = _fill_time(sparse_area, f.sparse_edges_mm, sparse_spacing, arc, v_line, v_inf, acc_inf,
+                                      v_j, link_sparse)
+    sp_sol = _spacing(w_sol, h)
+    sp_top = _spacing(w_top, h)
+    edges_solid = f.solid_edges_mm
+    share = solid_area / np.maximum(solid_area + f.top_mm2, 1e-9)
+    v_sol = _cap_speed(p.solid_infill_speed, p, w_sol, h)
+    v_top = _cap_speed(p.top_solid_infill_speed, p, w_top, h)
+    t_solid, solid_len, _ = _fill_time(solid_area, edges_solid * share, sp_sol, 1.0, v_sol, v_sol, acc_inf, v_j,
+                                    sp_sol * math.sqrt(2))
+    t_top, top_len, _ = _fill_time(f.top_mm2, edges_solid * (1 - share), sp_top, 1.0, v_top, v_top, acc_inf, v_j,
+                                sp_top * math.sqrt(2))
+    bridge_len = f.bridge_mm2 / bridge_spacing
+    t_bridge, _, _ = _fill_time(f.bridge_mm2, edges_solid * 0 + 4 * np.sqrt(f.bridge_mm2), bridge_spacing, 1.0,
+                             v_bridge, v_bridge, _accel(p.bridge_acceleration, p), v_j, bridge_spacing)
+
+    # --- first layer: everything at first-layer speed
+    if n:
+        sp1 = _spacing(w_first, p.first_layer_height_mm)
+        v1 = _cap_speed(p.first_layer_speed, p, w_first, p.first_layer_height_mm)
+        t1, _, _ = _fill_time(f.interior_mm2[:1], edges_solid[:1], sp1, 1.0, v1, v1, acc_first, v_j, sp1 * math.sqrt(2))
+        t_solid[0] = float(t1[0]) + (ext_frac[0] + n_inner[0]) * f.outline_mm[0] / v1
+        t_perim[0] = t_sparse[0] = t_top[0] = t_bridge[0] = 0.0
+    t_extrude = (t_perim + t_sparse + t_solid + t_top) * c.time_factor
+
+    # --- travel: retract/lift/travel cycles per island and infill region
+    islands = np.maximum(f.islands, 1.0) * (f.raster_area_mm2 > 0)
+    cycles = (
+        c.retracts_per_island * islands
+        + c.retracts_per_solid_region * islands * ((solid_area + f.top_mm2) > 0)
+        + c.retracts_per_sparse_line * sparse_lines
+        + c.retracts_per_layer
+    )
+    distance = c.travel_distance_factor * np.sqrt(np.maximum(f.raster_area_mm2, 1.0))
+    t_travel = cycles * _cycle_time(distance, p)
+
+    # --- cooling: stretch short layers to slowdown_below_layer_time, extrusion not below min_print_speed
+    t_layer = t_extrude + t_bridge + t_travel
+    if p.cooling and p.slowdown_below_layer_time_s > 0:
+        target = p.slowdown_below_layer_time_s
+        ext_len = (n_inner + ext_frac) * f.outline_mm + sparse_len + solid_len + top_len
+        t_min_speed = ext_len / max(p.min_print_speed, 1e-9)
+        stretched = np.minimum(np.maximum(t_extrude, target - t_bridge - t_travel), np.maximum(t_min_speed, t_extrude))
+        t_layer = np.where(t_layer < target, stretched + t_bridge + t_travel, t_layer)
+    skirt_t = f.skirt_mm / max(p.first_layer_speed, 1e-9)
+    total = float(t_layer.sum() + skirt_t)
+    breakdown = {
+        "perimeters": float(t_perim.sum()),
+        "sparse": float(t_sparse.sum()),
+        "solid": float(t_solid.sum()),
+        "top": float(t_top.sum()),
+        "bridge": float(t_bridge.sum()),
+        "travel": float(t_travel.sum()),
+        "cooling": float(total - skirt_t - (t_extrude + t_bridge + t_travel).sum()),
+    }
+    return Prediction(
+        print_time_s=total,
+        filament_mm=filament_mm,
+        filament_g=filament_g,
+        filament_mm3=volume,
+        layers=n,
+        breakdown_s=breakdown,
+        lengths_mm={
+            "external": float((ext_frac * f.outline_mm).sum()),
+            "perimeter": float((n_inner * f.outline_mm).sum()),
+            "sparse": float(sparse_len.sum()),
+            "solid": float(solid_len.sum()),
+            "top": float(top_len.sum()),
+            "bridge": float(bridge_len.sum()),
+            "overhang": float(f.overhang_mm.sum()),
+            "cycles": float(cycles.sum()),
+        },
+    )
