@@ -18,6 +18,7 @@ from printfleet.errors import ConfigError
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_MQTT_URL = "mqtt://127.0.0.1:1883"
+DEFAULT_SIM_URL = "http://127.0.0.1:8765"
 
 
 class Settings(BaseSettings):
@@ -35,7 +36,16 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     mqtt_url: str | None = None
     max_upload_mb: int = Field(default=200, gt=0)
+    dispatch_lease_s: float = Field(
+        default=120.0, gt=0, le=3600, description="how long a dispatch may hold a printer without renewing"
+    )
     log_level: str = "INFO"
+    sim_url: str = Field(
+        default=DEFAULT_SIM_URL, description="where `printfleet sim` serves the simulated printers (REST)"
+    )
+    status_silence_s: float = Field(
+        default=15.0, gt=0, description="MQTT silence after which a printer's status is polled over REST"
+    )
 
     @field_validator("redis_url")
     @classmethod
@@ -43,6 +53,14 @@ class Settings(BaseSettings):
         if value is not None and urlsplit(value).scheme not in {"redis", "rediss", "unix"}:
             raise ValueError(f"must start with redis:// (got {value!r})")
         return value
+
+    @field_validator("sim_url")
+    @classmethod
+    def _check_sim_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError(f"must look like http://host:port (got {value!r})")
+        return value.rstrip("/")
 
     @field_validator("mqtt_url")
     @classmethod

@@ -1,0 +1,1 @@
+"""Status ingest: MQTT (OctoPrint-MQTT layout) and REST polling into the StateStore."""
