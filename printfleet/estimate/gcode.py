@@ -145,6 +145,8 @@ def estimate_moves(
     default_accel: float = _DEFAULT_ACCEL,
     jerk: float = _DEFAULT_JERK,
     axis_accel: float = _DEFAULT_ACCEL,
+    z_accel: float = 200.0,
+    z_feed: float = 12.0,
 ) -> tuple[float, float, int, dict[str, float], dict[str, float]]:
     """Time and filament from G0/G1 moves: (time_s, filament_mm, moves, path mm by type, filament mm by type)."""
     absolute = True
@@ -238,14 +240,20 @@ def estimate_moves(
     vv = v[lm]
     aa = acc[lm]
     ux, uy = dx[lm] / L, dy[lm] / L
+    # Z-only moves: the planner's junction speed there is tiny (Z jerk), start and stop from rest.
     from printfleet.estimate.model import _junction_speed_factor, _segment_times
 
     vmin = np.minimum(vv[:-1], vv[1:])
     vj = _junction_speed_factor(ux[:-1], uy[:-1], ux[1:], uy[1:], vmin, jerk) * vmin
+    zmove = np.abs(dz[lm]) > 0.5 * L
+    vj = np.where(zmove[:-1] | zmove[1:], 0.4, vj)  # Z jerk: a lift starts and ends almost from rest
     v0 = np.concatenate([[min(jerk, vv[0])], vj])
     v1 = np.concatenate([vj, [min(jerk, vv[-1])]])
     # Per-axis acceleration limits (X/Y 1000 on a MK3S) cap the M204 value along the move direction.
+    uz = dz[lm] / L
     aa = np.minimum(aa, axis_accel / np.maximum(np.maximum(np.abs(ux), np.abs(uy)), 1e-9))
+    aa = np.minimum(aa, z_accel / np.maximum(np.abs(uz), 1e-9))
+    vv = np.minimum(vv, z_feed / np.maximum(np.abs(uz), 1e-9))
     from printfleet.estimate.model import planned_times
 
     t = planned_times(L, vv, aa, vj, float(v0[0]), float(v1[-1]))

@@ -33,14 +33,16 @@ class ModelConstants:
     vertical_shells: bool = True  # ensure_vertical_shell_thickness
     drop_open_loops: bool = False  # drop slice contours that do not close, as PrusaSlicer does
     fill_rule: str = "nonzero"  # how overlapping/inverted shells fill: nonzero, evenodd or positive
-    thin_shell_weight: float = 0.5  # share of one-cell vertical-shell strips that end up solid
-    retracts_per_island: float = 1.0  # retract + travel cycles per island and layer (perimeters)
-    retracts_per_solid_region: float = 1.0  # ... per separate solid infill region
-    retracts_per_sparse_line: float = 0.5  # ... per sparse infill line (lines not joined by anchors)
+    thin_shell_weight: float = 0.316  # share of one-cell vertical-shell strips that end up solid
+    retracts_per_island: float = 1.741  # retract + travel cycles per island and layer (perimeters)
+    retracts_per_solid_region: float = 0.667  # ... per separate solid infill region
+    retracts_per_sparse_line: float = 0.286  # ... per sparse infill line (lines not joined by anchors)
     retracts_per_layer: float = 0.0  # ... per layer, on top of the above
     travel_distance_factor: float = 0.5  # mean travel length relative to sqrt(layer area)
     time_factor: float = 1.0  # global multiplier on extrusion time (planner details not modelled)
     sparse_link_factor: float = 1.0  # anchor/link length at sparse line ends relative to the anchor length
+    rounded_edge_factor: float = 1.0  # weight of the external perimeter's rounded-edge volume deficit
+    anchor_edge_factor: float = 0.462  # share of the sparse region's border covered by anchors
 
 
 DEFAULT_CONSTANTS = ModelConstants()
@@ -81,23 +83,15 @@ class LayerFeatures:
 
 
 def _layer_planes(height: float, profile: SlicerProfile) -> tuple[np.ndarray, np.ndarray]:
-    """Top z and thickness of every layer PrusaSlicer makes for an object ``height`` mm tall."""
+    """Top z and thickness of every layer PrusaSlicer prints for an object ``height`` mm tall.
+
+    Layers are uniform above the first; a layer exists while its mid-plane cuts the object.
+    """
     h1, h = profile.first_layer_height_mm, profile.layer_height_mm
-    if height <= h1:
-        return np.array([h1]), np.array([h1])
-    n = 1 + int(math.ceil((height - h1) / h - 1e-6))
+    n = 1 + max(int(math.ceil((height - h1 + h / 2) / h - 1e-9)) - 1, 0) if height > h1 else 1
     tops = h1 + np.arange(n) * h
-    tops[0] = h1
     heights = np.full(n, h)
     heights[0] = h1
-    # PrusaSlicer shortens the last layer to the object's height when it overshoots.
-    if n > 1 and tops[-1] > height + 1e-6:
-        last = height - tops[-2]
-        if last < 0.07:
-            tops, heights = tops[:-1], heights[:-1]
-        else:
-            heights[-1] = last
-            tops[-1] = height
     return tops, heights
 
 
@@ -213,17 +207,22 @@ def _junction_speed_factor(ux1, uy1, ux2, uy2, v, jerk):
 
 
 def _segment_times(length, v, v0, v1, accel):
-    """Trapezoidal move time for segments with cruise ``v`` and entry/exit speeds ``v0``/``v1``."""
+    """Trapezoidal move time for segments with cruise ``v`` and entry/exit speeds ``v0``/``v1``.
+
+    Entry and exit speeds are first made reachable within the segment, as the planner's passes would.
+    """
     v0 = np.minimum(v0, v)
     v1 = np.minimum(v1, v)
+    reach = 2 * accel * length
+    v1 = np.minimum(v1, np.sqrt(v0 * v0 + reach))
+    v0 = np.minimum(v0, np.sqrt(v1 * v1 + reach))
     d_acc = (v * v - v0 * v0) / (2 * accel)
     d_dec = (v * v - v1 * v1) / (2 * accel)
     full = d_acc + d_dec <= length
     t_full = (v - v0) / accel + (v - v1) / accel + (length - d_acc - d_dec) / v
-    vp = np.sqrt(np.maximum((2 * accel * length + v0 * v0 + v1 * v1) / 2, 0.0))
-    vp = np.maximum(vp, np.maximum(v0, v1))
-    t_tri = np.where(vp > 0, (2 * vp - v0 - v1) / accel, 0.0)
-    t_tri = np.maximum(t_tri, 2 * length / np.maximum(v0 + v1 + 1e-9, 1e-9) * (v0 + v1 > 2 * vp - 1e-9))
+    vp = np.sqrt(np.maximum((reach + v0 * v0 + v1 * v1) / 2, 0.0))
+    vp = np.minimum(np.maximum(vp, np.maximum(v0, v1)), v)
+    t_tri = (2 * vp - v0 - v1) / accel
     return np.where(full, t_full, np.maximum(t_tri, length / v))
 
 
@@ -524,7 +523,11 @@ def layer_features(vectors: np.ndarray, profile: SlicerProfile, constants: Model
     first = layer == 0
     if first.any() and profile.skirts > 0:
         hull = _convex_hull_perimeter(np.concatenate([x1[first], x2[first]]), np.concatenate([y1[first], y2[first]]))
-        features.skirt_mm = profile.skirts * (hull + 2 * math.pi * (profile.skirt_distance_mm + profile.first_layer_width_mm / 2))
+        loop = hull + 2 * math.pi * (profile.skirt_distance_mm + profile.first_layer_width_mm / 2)
+        # min_skirt_length is filament (mm) the skirt must at least use on the first layer.
+        per_loop = loop * _section(profile.first_layer_width_mm, profile.first_layer_height_mm) / profile.filament_area_mm2
+        loops_needed = math.ceil(profile.min_skirt_length_mm / per_loop - 1e-9) if per_loop > 0 else 0
+        features.skirt_mm = max(profile.skirts, loops_needed) * loop
     return features
 
 
@@ -630,6 +633,17 @@ def _cycle_time(distance: np.ndarray | float, p: SlicerProfile) -> np.ndarray | 
     return t + line_time(np.maximum(distance, 1e-3), v, min(p.jerk_xy, v), travel_accel)
 
 
+def _cycle_simple_time(distance, p: SlicerProfile):
+    """Feedrate-only time of a retract cycle, as PrusaSlicer's cooling buffer counts it."""
+    t = distance / max(min(p.travel_speed, p.max_feedrate_xy or 1e9), 1e-9)
+    if p.retract_length_mm > 0:
+        t = t + p.retract_length_mm / max(p.retract_speed, 1e-9) * 2
+    vz = min(p.travel_speed_z or p.max_feedrate_z, p.max_feedrate_z or 1e9)
+    if p.retract_lift_mm > 0 and vz > 0:
+        t = t + 2 * p.retract_lift_mm / vz
+    return t
+
+
 @dataclass(frozen=True)
 class Prediction:
     """Time and filament predicted for one mesh and profile."""
@@ -671,8 +685,12 @@ def predict(features: LayerFeatures, profile: SlicerProfile, constants: ModelCon
     sparse_area = f.sparse_mm2 + thin_sparse
 
     # --- volumes (mm^3): area x height where filled solid; density for sparse infill.
-    band_area = np.maximum(f.raster_area_mm2 - f.interior_mm2, 0.0)
-    perim_vol = band_area * hgt
+    # The layer's true area is the shoelace area (the raster misses walls thinner than a cell).
+    # Overlapping shells count twice in the shoelace sum, so it is capped by what the raster can miss.
+    layer_area = np.clip(f.area_mm2, f.interior_mm2, f.raster_area_mm2 + f.outline_mm * f.cell_mm / 2)
+    band_area = np.maximum(layer_area - f.interior_mm2, 0.0)
+    # The external perimeter's outer side is rounded: the band holds (1 - pi/4) h^2 less per mm of outline.
+    perim_vol = np.maximum(band_area * hgt - f.outline_mm * hgt * hgt * (1 - math.pi / 4) * c.rounded_edge_factor, 0.0)
     solid_vol = (solid_area + f.top_mm2) * hgt
     bridge_spacing = p.nozzle_diameter_mm + 0.05
     if p.thick_bridges:
@@ -680,12 +698,9 @@ def predict(features: LayerFeatures, profile: SlicerProfile, constants: ModelCon
     else:
         bridge_section = h * bridge_spacing * p.bridge_flow_ratio
     bridge_vol = f.bridge_mm2 / bridge_spacing * bridge_section
-    sparse_vol = sparse_area * hgt * p.fill_density
+    sparse_vol = sparse_area * hgt * p.fill_density  # anchors are added below, once lengths are known
     skirt_vol = f.skirt_mm * _section(w_first, p.first_layer_height_mm)
     volume = float(perim_vol.sum() + solid_vol.sum() + bridge_vol.sum() + sparse_vol.sum() + skirt_vol)
-    volume *= p.extrusion_multiplier
-    filament_mm = volume / p.filament_area_mm2 + p.start_gcode_filament_mm
-    filament_g = filament_mm * p.filament_area_mm2 * p.filament_density_g_cm3 / 1000
 
     # --- perimeters: loops that fit in the band, traced with corner (jerk) slowdowns
     acc_perim = _accel(p.perimeter_acceleration, p)
@@ -716,11 +731,17 @@ def predict(features: LayerFeatures, profile: SlicerProfile, constants: ModelCon
     anchor_mm = anchor / 100 * w_inf if str(p.raw.get("infill_anchor", "600%")).endswith("%") else anchor
     link_sparse = min(anchor_mm, sparse_spacing * math.sqrt(2)) * c.sparse_link_factor
     if p.fill_pattern == "gyroid":
-        arc, v_line = _gyroid_line(sparse_spacing, v_inf, acc_inf, jerk)
+        # PrusaSlicer scales the gyroid so that its length matches the density; its waviness sets the speed.
+        _, v_line = _gyroid_line(sparse_spacing, v_inf, acc_inf, jerk)
+        arc = 1.0
     else:
         arc, v_line = 1.0, v_inf
     t_sparse, sparse_len, sparse_lines = _fill_time(sparse_area, f.sparse_edges_mm, sparse_spacing, arc, v_line, v_inf, acc_inf,
                                       v_j, link_sparse)
+    # Anchors and overlap: sparse lines are extended along the region border (infill_anchor).
+    anchor_len = c.anchor_edge_factor * f.sparse_edges_mm * min(anchor_mm / sparse_spacing, 1.0) * (sparse_area > 0)
+    sparse_len = sparse_len + anchor_len
+    t_sparse = t_sparse + anchor_len / v_inf
     sp_sol = _spacing(w_sol, h)
     sp_top = _spacing(w_top, h)
     edges_solid = f.solid_edges_mm
@@ -734,6 +755,12 @@ def predict(features: LayerFeatures, profile: SlicerProfile, constants: ModelCon
     bridge_len = f.bridge_mm2 / bridge_spacing
     t_bridge, _, _ = _fill_time(f.bridge_mm2, edges_solid * 0 + 4 * np.sqrt(f.bridge_mm2), bridge_spacing, 1.0,
                              v_bridge, v_bridge, _accel(p.bridge_acceleration, p), v_j, bridge_spacing)
+
+    volume += float(anchor_len.sum()) * _section(w_inf, h)
+    volume *= p.extrusion_multiplier
+    # PrusaSlicer 2.5's "filament used" counts its own extrusions only, not the start G-code's intro line.
+    filament_mm = volume / p.filament_area_mm2
+    filament_g = filament_mm * p.filament_area_mm2 * p.filament_density_g_cm3 / 1000
 
     # --- first layer: everything at first-layer speed
     if n:
@@ -755,14 +782,29 @@ def predict(features: LayerFeatures, profile: SlicerProfile, constants: ModelCon
     distance = c.travel_distance_factor * np.sqrt(np.maximum(f.raster_area_mm2, 1.0))
     t_travel = cycles * _cycle_time(distance, p)
 
-    # --- cooling: stretch short layers to slowdown_below_layer_time, extrusion not below min_print_speed
+    # --- cooling: PrusaSlicer's cooling buffer stretches a layer whose *feedrate-only* time (length / speed,
+    # travel included, no acceleration) is below slowdown_below_layer_time, by slowing its extrusions (not
+    # below min_print_speed). The time estimate then replays the slowed moves with acceleration.
     t_layer = t_extrude + t_bridge + t_travel
     if p.cooling and p.slowdown_below_layer_time_s > 0:
         target = p.slowdown_below_layer_time_s
-        ext_len = (n_inner + ext_frac) * f.outline_mm + sparse_len + solid_len + top_len
-        t_min_speed = ext_len / max(p.min_print_speed, 1e-9)
-        stretched = np.minimum(np.maximum(t_extrude, target - t_bridge - t_travel), np.maximum(t_min_speed, t_extrude))
-        t_layer = np.where(t_layer < target, stretched + t_bridge + t_travel, t_layer)
+        perim_len = (n_inner + ext_frac) * f.outline_mm
+        simple_ext = (n_inner * f.outline_mm / v_per + ext_frac * f.outline_mm / v_ext
+                      + sparse_len / v_inf + solid_len / v_sol + top_len / v_top)
+        if n:
+            simple_ext[0] = (perim_len[0] + f.interior_mm2[0] / _spacing(w_first, p.first_layer_height_mm)) / v1
+        ext_len = perim_len + sparse_len + solid_len + top_len
+        if n:
+            ext_len[0] = perim_len[0] + f.interior_mm2[0] / _spacing(w_first, p.first_layer_height_mm)
+        simple_travel = cycles * _cycle_simple_time(distance, p) + bridge_len / v_bridge
+        simple = simple_ext + simple_travel
+        slow = (simple < target) & (simple_ext > 0)
+        k = np.where(slow, (target - simple_travel) / np.maximum(simple_ext, 1e-9), 1.0)
+        k_max = np.maximum(ext_len / max(p.min_print_speed, 1e-9) / np.maximum(simple_ext, 1e-9), 1.0)
+        k = np.clip(k, 1.0, k_max)
+        overhead = np.maximum(t_extrude - simple_ext, 0.0)
+        stretched = simple_ext * k + overhead / k
+        t_layer = np.where(slow, np.maximum(stretched, t_extrude) + t_bridge + t_travel, t_layer)
     skirt_t = f.skirt_mm / max(p.first_layer_speed, 1e-9)
     total = float(t_layer.sum() + skirt_t)
     breakdown = {
