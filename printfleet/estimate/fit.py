@@ -1,81 +1,71 @@
-"""Calibration of the model's free constants against PrusaSlicer's own figures.
-
-The per-layer geometry (:func:`printfleet.estimate.model.layer_features`) does not depend on the constants fitted
-here, so a fit slices every model once and then only re-runs :func:`printfleet.estimate.model.predict`.
-The objective is the scoring rule: per profile, median and 90th percentile of the absolute percentage error of
-time and filament.
-"""
+"""Fit check: which printers' build volumes a model fits, rotation about Z allowed."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-from dataclasses import dataclass
+import math
+from collections.abc import Iterable
 
 import numpy as np
 
-from printfleet.estimate.model import DEFAULT_CONSTANTS, LayerFeatures, ModelConstants, predict
-from printfleet.estimate.profile import SlicerProfile
-
 logger = logging.getLogger(__name__)
 
-FITTED_FIELDS = (
-    "thin_shell_weight",
-    "retracts_per_island",
-    "retracts_per_solid_region",
-    "retracts_per_sparse_line",
-    "travel_distance_factor",
-    "anchor_edge_factor",
-    "time_factor",
-)
+_ANGLES = np.radians(np.arange(0.0, 180.0, 0.5))
 
 
-@dataclass(frozen=True)
-class Sample:
-    """One model sliced for one profile, with the slicer's figures."""
+def convex_hull_xy(points: np.ndarray) -> np.ndarray:
+    """Convex hull (counter-clockwise, shape (k, 2)) of XY points, with an extreme-point pre-filter."""
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    if len(pts) > 64:
+        # Akl-Toussaint: points strictly inside the polygon of 32 directional extremes cannot be on the hull.
+        dirs = np.linspace(0, 2 * math.pi, 32, endpoint=False)
+        proj = pts @ np.stack([np.cos(dirs), np.sin(dirs)])
+        extreme = pts[np.unique(proj.argmax(axis=0))]
+        if len(extreme) >= 3:
+            inside = np.ones(len(pts), dtype=bool)
+            poly = extreme[np.argsort(np.arctan2(*(extreme - extreme.mean(axis=0)).T[::-1]))]
+            for a, b in zip(poly, np.roll(poly, -1, axis=0)):
+                cross = (b[0] - a[0]) * (pts[:, 1] - a[1]) - (b[1] - a[1]) * (pts[:, 0] - a[0])
+                inside &= cross > 1e-9
+            pts = np.concatenate([pts[~inside], extreme])
+    pts = np.unique(np.round(pts, 6), axis=0)
+    if len(pts) < 3:
+        return pts
 
-    name: str
-    group: str  # the profile the row belongs to (scored separately)
-    features: LayerFeatures
-    profile: SlicerProfile
-    print_time_s: float
-    filament_mm: float
+    def half(seq: np.ndarray) -> list[np.ndarray]:
+        hull: list[np.ndarray] = []
+        for p in seq:
+            while len(hull) >= 2:
+                o, a = hull[-2], hull[-1]
+                if (a[0] - o[0]) * (p[1] - o[1]) - (a[1] - o[1]) * (p[0] - o[0]) <= 0:
+                    hull.pop()
+                else:
+                    break
+            hull.append(p)
+        return hull
+
+    lower = half(pts)
+    upper = half(pts[::-1])
+    return np.array(lower[:-1] + upper[:-1])
 
 
-def errors(samples: list[Sample], constants: ModelConstants) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Signed percentage errors (time, filament) per group."""
-    out: dict[str, tuple[list[float], list[float]]] = {}
-    for s in samples:
-        p = predict(s.features, s.profile, constants)
-        t, g = out.setdefault(s.group, ([], []))
-        t.append((p.print_time_s / s.print_time_s - 1) * 100)
-        g.append((p.filament_mm / s.filament_mm - 1) * 100)
-    return {k: (np.array(t), np.array(g)) for k, (t, g) in out.items()}
+def fits_volume(hull_xy: np.ndarray, height_mm: float, build_volume_mm: tuple[float, float, float],
+                *, margin_mm: float = 0.0) -> bool:
+    """Whether a footprint (convex hull) and height fit a build volume at some rotation about Z."""
+    bx, by, bz = build_volume_mm
+    if height_mm > bz + 1e-6:
+        return False
+    if len(hull_xy) == 0:
+        return True
+    c, s = np.cos(_ANGLES), np.sin(_ANGLES)
+    x = hull_xy[:, :1] * c + hull_xy[:, 1:2] * s
+    y = -hull_xy[:, :1] * s + hull_xy[:, 1:2] * c
+    w = x.max(axis=0) - x.min(axis=0) + margin_mm
+    d = y.max(axis=0) - y.min(axis=0) + margin_mm
+    return bool(np.any((w <= bx + 1e-6) & (d <= by + 1e-6)))
 
 
-def score(samples: list[Sample], constants: ModelConstants) -> float:
-    """Lower is better: per group, median + p90/2 of |time error| and of |filament error|."""
-    total = 0.0
-    for t, g in errors(samples, constants).values():
-        at, ag = np.abs(t), np.abs(g)
-        total += np.median(at) + 0.5 * np.percentile(at, 90) + np.median(ag) + 0.5 * np.percentile(ag, 90)
-    return float(total)
-
-
-def fit_constants(samples: list[Sample], start: ModelConstants = DEFAULT_CONSTANTS, *, rounds: int = 4,
-                  fields: tuple[str, ...] = FITTED_FIELDS) -> ModelConstants:
-    """Coordinate search (multiplicative steps) on ``fields`` minimising :func:`score`."""
-    best = start
-    best_score = score(samples, best)
-    for r in range(rounds):
-        step = 0.5 / (r + 1)
-        for name in fields:
-            value = getattr(best, name)
-            for factor in (1 + step, 1 / (1 + step), 1 + step / 3, 1 / (1 + step / 3)):
-                candidate = dataclasses.replace(best, **{name: value * factor if value else step})
-                s = score(samples, candidate)
-                if s < best_score - 1e-9:
-                    best, best_score = candidate, s
-                    value = getattr(best, name)
-        logger.info("fit round %d: score %.2f", r, best_score)
-    return best
+def fitting_printers(hull_xy: np.ndarray, height_mm: float,
+                     printers: Iterable[tuple[str, tuple[float, float, float]]]) -> list[str]:
+    """Ids of the printers, given as ``(id, (x, y, z))`` pairs, whose build volume the model fits."""
+    return [pid for pid, volume in printers if fits_volume(hull_xy, height_mm, volume)]
