@@ -1,0 +1,221 @@
+"""Print estimates: time and filament of an STL (from a layer model of PrusaSlicer) or a G-code upload.
+
+Public API::
+
+    profile = load_profile("configs/profiles/mk3s-0.20mm-pla.ini")
+    est = estimate_file("part.stl", profile, printers=[("mk3s-1", (250, 210, 210))])
+    est.print_time_s, est.filament_g, est.warnings, est.fits, est.to_dict()
+
+    result = slice_model("part.stl", "profile.ini", "part.gcode")   # exact figures + G-code (PrusaSlicer CLI)
+
+Errors a user can act on are :class:`printfleet.errors.UserError` subclasses: :class:`MeshError`,
+:class:`GcodeError`, :class:`ProfileError`, :class:`SlicerError` and its subclasses.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from printfleet.estimate.fit import convex_hull_xy, fitting_printers, fits_volume
+from printfleet.estimate.gcode import GcodeError, GcodeEstimate, read_gcode
+from printfleet.estimate.mesh import DEFAULT_MAX_FILE_BYTES, MeshError, MeshInfo, load_triangles, mesh_info
+from printfleet.estimate.model import DEFAULT_CONSTANTS, ModelConstants, Prediction, layer_features, predict
+from printfleet.estimate.profile import ProfileError, SlicerProfile, load_profile
+from printfleet.estimate.slicer import (
+    SliceRejected,
+    SlicerError,
+    SlicerNotFound,
+    SlicerTimeout,
+    SliceResult,
+    slice_model,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "Estimate",
+    "GcodeError",
+    "MeshError",
+    "ProfileError",
+    "SliceRejected",
+    "SliceResult",
+    "SlicerError",
+    "SlicerNotFound",
+    "SlicerProfile",
+    "SlicerTimeout",
+    "estimate_file",
+    "estimate_gcode",
+    "estimate_stl",
+    "fits_volume",
+    "load_profile",
+    "printers_from_fleet",
+    "slice_model",
+]
+
+GCODE_SUFFIXES = (".gcode", ".gco", ".g", ".bgcode")
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a print of one file costs: time, filament, the mesh facts and any warnings."""
+
+    file: str
+    print_time_s: float
+    filament_mm: float
+    filament_g: float
+    source: str  # "model" (STL layer model), "slicer" (PrusaSlicer --slice), or the G-code's "prusaslicer",
+    # "orcaslicer", "cura", "moves"
+    triangles: int | None = None
+    volume_mm3: float | None = None
+    bbox_mm: tuple[float, float, float] | None = None
+    layers: int | None = None
+    warnings: tuple[str, ...] = ()
+    fits: tuple[str, ...] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (``warnings`` a list; ``fits`` omitted when no printers were given)."""
+        data = asdict(self)
+        data["warnings"] = list(self.warnings)
+        data["bbox_mm"] = list(self.bbox_mm) if self.bbox_mm is not None else None
+        if self.fits is None:
+            data.pop("fits")
+        else:
+            data["fits"] = list(self.fits)
+        if not self.extra:
+            data.pop("extra")
+        for key in ("print_time_s", "filament_mm", "filament_g", "volume_mm3"):
+            if data.get(key) is not None:
+                data[key] = round(float(data[key]), 2)
+        return data
+
+
+def printers_from_fleet(fleet: Any) -> list[tuple[str, tuple[float, float, float]]]:
+    """``(id, build volume)`` pairs from a :class:`printfleet.config.FleetConfig`."""
+    return [(p.id, tuple(float(v) for v in p.build_volume_mm)) for p in fleet.printers]  # type: ignore[misc]
+
+
+def _mesh_warnings(info: MeshInfo, features: Any, profile: SlicerProfile) -> list[str]:
+    warnings: list[str] = []
+    if info.degenerate_triangles:
+        warnings.append(f"{info.degenerate_triangles} degenerate (zero-area) triangles ignored")
+    if features.open_ends or info.open_edges_fraction > 1e-4:
+        warnings.append(
+            "open (non-manifold) mesh: the surface has holes; PrusaSlicer repairs it, the estimate is approximate"
+        )
+    filled = max(features.filled_cells, 1)
+    if features.overlap_cells > 0.01 * filled:
+        warnings.append(
+            "overlapping shells (or an inner shell with reversed winding): "
+            f"{100 * features.overlap_cells / filled:.0f}% of the filled area is covered twice"
+        )
+    if features.inverted_cells > 0.005 * filled:
+        warnings.append("inverted shell: part of the mesh has inward-facing triangles")
+    if info.volume_mm3 < 1e-6 or features.filled_cells == 0:
+        warnings.append("the mesh encloses no volume; nothing would be printed")
+    height = info.bbox_mm[2]
+    if height > profile.max_print_height_mm + 1e-6:
+        warnings.append(f"taller ({height:.1f} mm) than the profile's max print height ({profile.max_print_height_mm:g} mm)")
+    if features.filled_cells and features.raster_area_mm2[0] <= 0:
+        warnings.append("nothing touches the bed on the first layer; PrusaSlicer will refuse it")
+    return warnings
+
+
+def estimate_stl(
+    path: Path | str,
+    profile: SlicerProfile,
+    *,
+    printers: Iterable[tuple[str, tuple[float, float, float]]] | None = None,
+    max_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    constants: ModelConstants = DEFAULT_CONSTANTS,
+) -> Estimate:
+    """Estimate PrusaSlicer's time and filament for an STL file (binary or ASCII) with ``profile``.
+
+    Raises:
+        MeshError: the file is empty, truncated, not an STL, has NaN/inf coordinates or no printable triangle.
+    """
+    vectors = load_triangles(path, max_bytes=max_bytes)
+    info = mesh_info(vectors)
+    if info.degenerate_triangles == info.triangles:
+        raise MeshError(f"{path}: all {info.triangles} triangles are degenerate (zero area); nothing to print")
+    if info.degenerate_triangles:
+        vectors = _drop_degenerate(vectors)
+    features = layer_features(vectors, profile, constants)
+    prediction: Prediction = predict(features, profile, constants)
+    warnings = _mesh_warnings(info, features, profile)
+    fits = None
+    if printers is not None:
+        flat = vectors.reshape(-1, 3)
+        hull = convex_hull_xy(np.asarray(flat[:, :2], dtype=np.float64))
+        fits = tuple(fitting_printers(hull, info.bbox_mm[2], printers))
+    return Estimate(
+        file=str(path),
+        print_time_s=prediction.print_time_s,
+        filament_mm=prediction.filament_mm,
+        filament_g=prediction.filament_g,
+        source="model",
+        triangles=info.triangles,
+        volume_mm3=info.volume_mm3,
+        bbox_mm=tuple(round(v, 3) for v in info.bbox_mm),  # type: ignore[arg-type]
+        layers=prediction.layers,
+        warnings=tuple(warnings),
+        fits=fits,
+    )
+
+
+def _drop_degenerate(vectors: np.ndarray) -> np.ndarray:
+    v = vectors.astype(np.float64)
+    cross = np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0])
+    keep = np.einsum("ij,ij->i", cross, cross) > 1e-24
+    return vectors[keep]
+
+
+def estimate_gcode(path: Path | str, profile: SlicerProfile | None = None) -> Estimate:
+    """Figures of a G-code upload: the slicer's comments when present, otherwise estimated from its moves.
+
+    Raises:
+        GcodeError: the file is missing, empty or not G-code.
+    """
+    if profile is not None:
+        result: GcodeEstimate = read_gcode(
+            path, filament_diameter_mm=profile.filament_diameter_mm,
+            density_g_cm3=profile.filament_density_g_cm3 or 1.24,
+        )
+    else:
+        result = read_gcode(path)
+    return Estimate(
+        file=str(path),
+        print_time_s=result.print_time_s,
+        filament_mm=result.filament_mm,
+        filament_g=result.filament_g if result.filament_g is not None else math.nan,
+        source=result.source,
+        warnings=result.warnings,
+    )
+
+
+def estimate_file(
+    path: Path | str,
+    profile: SlicerProfile | Path | str,
+    *,
+    printers: Iterable[tuple[str, tuple[float, float, float]]] | None = None,
+    max_bytes: int = DEFAULT_MAX_FILE_BYTES,
+) -> Estimate:
+    """Estimate an STL or G-code file (by suffix) with a profile (a loaded one, or the path of a ``.ini``).
+
+    This is the function the CLI, the web upload path and the queue call.
+
+    Raises:
+        UserError subclasses (MeshError, GcodeError, ProfileError) with one-line messages.
+    """
+    if not isinstance(profile, SlicerProfile):
+        profile = load_profile(profile)
+    if Path(path).suffix.lower() in GCODE_SUFFIXES:
+        return estimate_gcode(path, profile)
+    return estimate_stl(path, profile, printers=printers, max_bytes=max_bytes)
