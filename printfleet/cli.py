@@ -207,6 +207,7 @@ def monitor() -> None:
 # Each part registers its command here, one line each, imported lazily inside the function.
 # (estimate: printfleet.estimate.cli; sim: printfleet.drivers.sim; simulate: printfleet.queue.simulate)
 # --- registrations ---
+from printfleet.estimate.cli import estimate as _estimate_command; app.command("estimate")(_estimate_command)  # noqa: E402,E702
 # --- end registrations ---
 
 
