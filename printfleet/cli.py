@@ -208,6 +208,9 @@ def monitor() -> None:
 # (estimate: printfleet.estimate.cli; sim: printfleet.drivers.sim; simulate: printfleet.queue.simulate)
 # --- registrations ---
 from printfleet.estimate.cli import estimate as _estimate_command; app.command("estimate")(_estimate_command)  # noqa: E402,E702
+from printfleet.sim.cli import sim as _sim  # noqa: E402 - registration block
+
+app.command("sim")(_sim)
 # --- end registrations ---
 
 

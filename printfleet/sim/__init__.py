@@ -1,0 +1,1 @@
+"""``printfleet sim``: simulated OctoPrint printers (REST + OctoPrint-MQTT layout) for demos and tests."""
