@@ -1,0 +1,172 @@
+"""StatusService against real Mosquitto and Redis: bad input, stale messages, silence, bad REST answers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from printfleet.config import FleetConfig, load_fleet
+from printfleet.drivers import BadResponse, create_driver
+from printfleet.ingest.service import StatusService
+from printfleet.services import ManagedProcess
+from printfleet.settings import Settings
+from printfleet.state import PrinterState, PrinterStatus, StateSource
+
+pytestmark = pytest.mark.integration
+
+
+def wait_for(get: Callable[[], PrinterState | None], predicate: Callable[[PrinterState], bool],
+             timeout_s: float = 10.0) -> PrinterState:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        state = get()
+        if state is not None and predicate(state):
+            return state
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out; last state {state}")
+        time.sleep(0.05)
+
+
+def make_fleet(directory: Path, printers: list[str]) -> FleetConfig:
+    (directory / "p.ini").write_text("; profile\n")
+    path = directory / "printers.yaml"
+    path.write_text("printers:\n" + "".join(
+        f"  - {{{p}, build_volume_mm: [200, 200, 200], profile: p.ini}}\n" for p in printers))
+    return load_fleet(path)
+
+
+@pytest.fixture()
+def publisher(mqtt_broker: ManagedProcess) -> Iterator[Callable[..., None]]:
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    client.connect("127.0.0.1", int(mqtt_broker.extra["port"]))  # type: ignore[arg-type]
+    client.loop_start()
+
+    def publish(topic: str, payload: bytes | str | dict, *, retain: bool = False) -> None:
+        body = json.dumps(payload) if isinstance(payload, dict) else payload
+        client.publish(topic, body, qos=1, retain=retain).wait_for_publish(5)
+
+    yield publish
+    client.loop_stop()
+    client.disconnect()
+
+
+@pytest.fixture()
+def mqtt_only(tmp_path: Path, settings: Settings, redis_url: str, mqtt_broker: ManagedProcess
+              ) -> Iterator[StatusService]:
+    """A service for two printers with MQTT only (no REST polling), silence 1.5 s."""
+    fleet = make_fleet(tmp_path, ["id: a, name: A, driver: simulated, mqtt_base_topic: t/a/",
+                                  "id: b, name: B, driver: simulated, mqtt_base_topic: t/b/"])
+    cfg = settings.model_copy(update={"redis_url": redis_url, "mqtt_url": mqtt_broker.url})
+    service = StatusService(fleet, cfg, poll=False, silence_s=1.5)
+    service.start()
+    assert service.link.wait_connected(10)
+    yield service
+    service.stop()
+
+
+def test_bad_messages_are_logged_once_and_ignored(mqtt_only: StatusService, publisher: Callable[..., None],
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="printfleet.ingest.service")
+    now = int(time.time())
+    publisher("t/a/event/PrinterStateChanged", {"state_id": "OPERATIONAL", "_timestamp": now})
+    publisher("t/a/event/PrintStarted", {"path": "good.gcode", "_timestamp": now})
+    get = lambda: mqtt_only.store.get("a")  # noqa: E731
+    wait_for(get, lambda s: s.status is PrinterStatus.PRINTING)
+    for _ in range(3):
+        publisher("t/a/event/PrintDone", b"{not json")
+        publisher("t/a/temperature/tool0", {"actual": "hot"})
+        publisher("t/a/whatever/else", {"x": 1})
+        publisher("t/zzz/event/PrintDone", {"path": "x"})  # no such printer (not even subscribed)
+        publisher("t/a/mqtt", b"\xff\xfe")
+        publisher("t/a/event/PrintDone", {"path": "old.gcode", "_timestamp": now - 60})  # stale
+    publisher("t/a/progress/printing", {"location": "local", "path": "good.gcode", "progress": 40, "_timestamp": now})
+    state = wait_for(get, lambda s: s.job is not None and s.job.fraction == 0.4)
+    assert state.status is PrinterStatus.PRINTING and state.job.file_name == "good.gcode"  # type: ignore[union-attr]
+    stats = mqtt_only.stats
+    assert stats.malformed == 12 and stats.stale == 3
+    text = caplog.text
+    assert text.count("payload is not JSON") == 1
+    assert text.count("unknown topic") == 1
+    assert text.count("older than the current state") == 1
+    # the other printer is untouched and the service still works
+    publisher("t/b/event/PrinterStateChanged", {"state_id": "PAUSED", "_timestamp": now})
+    wait_for(lambda: mqtt_only.store.get("b"), lambda s: s.status is PrinterStatus.PAUSED)
+
+
+def test_last_will_and_silence_make_offline(mqtt_only: StatusService, publisher: Callable[..., None]) -> None:
+    now = int(time.time())
+    publisher("t/a/event/PrinterStateChanged", {"state_id": "OPERATIONAL", "_timestamp": now})
+    publisher("t/b/event/PrinterStateChanged", {"state_id": "OPERATIONAL", "_timestamp": now})
+    wait_for(lambda: mqtt_only.store.get("a"), lambda s: s.status is PrinterStatus.IDLE)
+    publisher("t/a/mqtt", "disconnected", retain=True)
+    state = wait_for(lambda: mqtt_only.store.get("a"), lambda s: s.status is PrinterStatus.OFFLINE, 3)
+    assert state.source is StateSource.MQTT
+    # b says nothing more: OFFLINE after the silence timeout
+    state = wait_for(lambda: mqtt_only.store.get("b"), lambda s: s.status is PrinterStatus.OFFLINE, 5)
+    assert state.source is StateSource.WATCHDOG
+    publisher("t/a/mqtt", b"", retain=True)  # clear the retained will
+
+
+def test_older_state_never_regresses_the_store(mqtt_only: StatusService, publisher: Callable[..., None]) -> None:
+    now = int(time.time())
+    publisher("t/a/event/PrintDone", {"path": "x.gcode", "time": 5, "_timestamp": now})
+    wait_for(lambda: mqtt_only.store.get("a"), lambda s: s.status is PrinterStatus.FINISHED)
+    # another process (say, a worker's REST observation) wrote something newer meanwhile
+    newer = mqtt_only.store.get("a").evolve(status=PrinterStatus.PRINTING,  # type: ignore[union-attr]
+                                             observed_at=mqtt_only.store.get("a").observed_at.replace(  # type: ignore[union-attr]
+                                                 year=2099))
+    mqtt_only.store.put(newer)
+    publisher("t/a/event/PrinterStateChanged", {"state_id": "PAUSED", "_timestamp": now + 1})
+    time.sleep(0.5)
+    assert mqtt_only.store.get("a").status is PrinterStatus.PRINTING  # type: ignore[union-attr]
+    assert mqtt_only.stats.rejected_by_store >= 1
+
+
+class _BadOctoPrint(BaseHTTPRequestHandler):
+    mode = "html"
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802
+        if type(self).mode == "html":
+            body, status, ctype = b"<html><body>Captive portal</body></html>", 200, "text/html"
+        else:
+            body, status, ctype = b"Internal Server Error", 500, "text/plain"
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.mark.parametrize("mode", ["html", "500"])
+def test_octoprint_answering_html_or_500(mode: str, tmp_path: Path, settings: Settings, redis_url: str,
+                                         mqtt_broker: ManagedProcess, monkeypatch: pytest.MonkeyPatch,
+                                         caplog: pytest.LogCaptureFixture) -> None:
+    handler = type("Handler", (_BadOctoPrint,), {"mode": mode})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    monkeypatch.setenv("PF_BAD_KEY", "k")
+    fleet = make_fleet(tmp_path, [f"id: bad, name: Bad, driver: octoprint, url: 'http://127.0.0.1:{httpd.server_port}', "
+                                  "api_key_env: PF_BAD_KEY, mqtt_base_topic: t/bad/, poll_interval_s: 0.2"])
+    with pytest.raises(BadResponse):
+        create_driver(fleet.printers[0]).state()
+    cfg = settings.model_copy(update={"redis_url": redis_url, "mqtt_url": mqtt_broker.url})
+    caplog.set_level(logging.WARNING, logger="printfleet.ingest.service")
+    with StatusService(fleet, cfg, silence_s=0.5) as service:
+        service.store.put(PrinterState("bad", PrinterStatus.IDLE, service.current("bad").observed_at.replace(year=2026),
+                                       StateSource.REST))
+        time.sleep(2.0)
+        assert service.stats.polls >= 3
+        assert service.store.get("bad").status is PrinterStatus.IDLE  # type: ignore[union-attr]
+    httpd.shutdown()
+    assert caplog.text.count("ignoring a bad answer") == 1
