@@ -144,23 +144,30 @@ def mesh_info(vectors: np.ndarray) -> MeshInfo:
     volume = area = overhang = up = 0.0
     vec_area = np.zeros(3)
     degenerate = 0
-    lo = vectors.reshape(-1, 3).min(axis=0).astype(np.float64)
-    hi = vectors.reshape(-1, 3).max(axis=0).astype(np.float64)
+    lo = vectors.min(axis=(0, 1)).astype(np.float64)
+    hi = vectors.max(axis=(0, 1)).astype(np.float64)
     centre = (lo + hi) / 2
     z_bed = lo[2] + 1e-3
     for a, b in _chunks(n):
-        v = vectors[a:b].astype(np.float64) - centre
-        v0, v1, v2 = v[:, 0], v[:, 1], v[:, 2]
-        cross = np.cross(v1 - v0, v2 - v0)
-        dbl = np.sqrt(np.einsum("ij,ij->i", cross, cross))
-        volume += float(np.einsum("ij,ij->i", v0, np.cross(v1, v2)).sum()) / 6
+        v = vectors[a:b].astype(np.float64)
+        v -= centre
+        x0, y0, z0 = v[:, 0, 0], v[:, 0, 1], v[:, 0, 2]
+        x1, y1, z1 = v[:, 1, 0], v[:, 1, 1], v[:, 1, 2]
+        x2, y2, z2 = v[:, 2, 0], v[:, 2, 1], v[:, 2, 2]
+        ax, ay, az = x1 - x0, y1 - y0, z1 - z0
+        bx, by, bz = x2 - x0, y2 - y0, z2 - z0
+        cx = ay * bz - az * by
+        cy = az * bx - ax * bz
+        cz = ax * by - ay * bx
+        dbl = np.sqrt(cx * cx + cy * cy + cz * cz)
+        volume += float((x0 * (y1 * z2 - z1 * y2) + y0 * (z1 * x2 - x1 * z2) + z0 * (x1 * y2 - y1 * x2)).sum()) / 6
         area += float(dbl.sum()) / 2
-        vec_area += cross.sum(axis=0) / 2
+        vec_area += np.array([cx.sum(), cy.sum(), cz.sum()]) / 2
         degenerate += int((dbl < 1e-12).sum())
         with np.errstate(invalid="ignore", divide="ignore"):
-            nz = np.where(dbl > 0, cross[:, 2] / dbl, 0.0)
+            nz = np.where(dbl > 0, cz / np.where(dbl > 0, dbl, 1.0), 0.0)
         tri_area = dbl / 2
-        above_bed = v[:, :, 2].min(axis=1) + centre[2] > z_bed
+        above_bed = np.minimum(np.minimum(z0, z1), z2) + centre[2] > z_bed
         overhang += float(tri_area[(nz < -0.7072) & above_bed].sum())
         up += float(tri_area[nz > 0.7072].sum())
     open_fraction = float(np.linalg.norm(vec_area) / area) if area > 0 else 1.0

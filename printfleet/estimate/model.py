@@ -61,8 +61,6 @@ class LayerFeatures:
     top_mm2: np.ndarray  # exposed top surface inside the perimeters
     solid_mm2: np.ndarray  # internal solid (propagated top/bottom shells), excluding top and bridges
     thin_shell_mm2: np.ndarray  # one-cell vertical-shell strips (solid or sparse, see thin_shell_weight)
-    solid_regions: np.ndarray  # Euler number of the solid regions (~ separate solid areas)
-    sparse_regions: np.ndarray  # Euler number of the sparse regions
     islands: np.ndarray  # Euler number of the layer (islands - holes)
     bridge_mm2: np.ndarray  # bottom surface over air
     sparse_mm2: np.ndarray  # sparse infill
@@ -174,16 +172,26 @@ def _chain(layer, x1, y1, x2, y2):
     found = sorted_keys[pos_c] == k_end
     nxt = np.where(found, order[pos_c], -1)
     # Loop labels: propagate the minimum index along the successor pointers (pointer doubling).
-    label = np.arange(n)
-    ptr = np.where(nxt >= 0, nxt, np.arange(n))
+    idx = np.arange(n)
+    label = idx.copy()
+    ptr = np.where(nxt >= 0, nxt, idx)
     dead = nxt < 0
-    for _ in range(64):
-        new = np.minimum(label, label[ptr])
-        dead_new = dead | dead[ptr]
-        ptr2 = ptr[ptr]
-        if np.array_equal(new, label) and np.array_equal(ptr2, ptr) and np.array_equal(dead_new, dead):
-            break
-        label, dead, ptr = new, dead_new, ptr2
+    track_dead = bool(dead.any())
+    has = np.nonzero(nxt >= 0)[0]
+    nxt_has = nxt[has]
+    # Pointer doubling: after k rounds each label is the minimum over the next 2^k segments. Converged when
+    # label[i] == min(i, label[next[i]]) everywhere (and the dead-end flag agrees with the successor's).
+    for k in range(40):
+        np.minimum(label, label[ptr], out=label)
+        if track_dead:
+            dead |= dead[ptr]
+        ptr = ptr[ptr]
+        if k >= 2:
+            ok = (label[has] == np.minimum(has, label[nxt_has])).all()
+            if ok and track_dead:
+                ok = (dead[has] == dead[nxt_has]).all()
+            if ok:
+                break
     return nxt, label, dead
 
 
@@ -301,45 +309,18 @@ def _rasterise(layer, x1, y1, x2, y2, n_layers, x0, y0, cell, nx, ny):
     sx1, sy1, sx2, sy2 = x1[seg], y1[seg], x2[seg], y2[seg]
     xc = sx1 + (yc - sy1) * (sx2 - sx1) / (sy2 - sy1)
     col = np.clip(np.ceil((xc - x0) / cell - 0.5).astype(np.int64), 0, nx)
-    sign = np.where(sy2 > sy1, -1, 1).astype(np.int64)  # CCW outline: left edges go down
+    sign = np.where(sy2 > sy1, -1, 1)  # CCW outline: left edges go down
     winding = np.zeros((n_layers, ny, nx + 1), dtype=np.int16)
     flat = (layer[seg].astype(np.int64) * ny + row) * (nx + 1) + col
-    counts = np.bincount(flat, weights=sign, minlength=n_layers * ny * (nx + 1))
-    winding[:] = counts.reshape(n_layers, ny, nx + 1).astype(np.int16)
+    np.add.at(winding.reshape(-1), flat, sign.astype(np.int16))
     np.cumsum(winding, axis=2, out=winding)
     return winding[:, :, :nx]
 
 
-def _convex_hull_perimeter(x: np.ndarray, y: np.ndarray) -> float:
-    """Perimeter of the convex hull of points (monotone chain over at most ~4k points)."""
-    if len(x) < 3:
-        return 0.0
-    pts = np.unique(np.round(np.stack([x, y], axis=1), 2), axis=0)
-    if len(pts) > 4000:
-        pts = pts[np.linspace(0, len(pts) - 1, 4000).astype(int)]
-    pts = pts[np.lexsort((pts[:, 1], pts[:, 0]))]
-
-    def half(points):
-        hull: list[np.ndarray] = []
-        for p in points:
-            while len(hull) >= 2 and np.cross(hull[-1] - hull[-2], p - hull[-2]) <= 0:
-                hull.pop()
-            hull.append(p)
-        return hull
-
-    lower = half(pts)
-    upper = half(pts[::-1])
-    hull = np.array(lower[:-1] + upper[:-1])
-    if len(hull) < 2:
-        return 0.0
-    return float(np.linalg.norm(np.diff(np.vstack([hull, hull[:1]]), axis=0), axis=1).sum())
-
-
 def layer_features(vectors: np.ndarray, profile: SlicerProfile, constants: ModelConstants = DEFAULT_CONSTANTS) -> LayerFeatures:
     """Slice ``vectors`` (n, 3, 3) at every layer of ``profile`` and measure what the slicer will fill."""
-    flat = vectors.reshape(-1, 3)
-    lo = flat.min(axis=0).astype(np.float64)
-    hi = flat.max(axis=0).astype(np.float64)
+    lo = vectors.min(axis=(0, 1)).astype(np.float64)
+    hi = vectors.max(axis=(0, 1)).astype(np.float64)
     origin = np.array([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, lo[2]])
     height = float(hi[2] - lo[2])
     tops, heights = _layer_planes(height, profile)
@@ -420,8 +401,8 @@ def layer_features(vectors: np.ndarray, profile: SlicerProfile, constants: Model
     gx0 = -width_x / 2
     gy0 = -width_y / 2
     winding = _rasterise(layer, x1, y1, x2, y2, n_layers, gx0, gy0, cell, nxc, nyc)
-    overlap_cells = int((winding >= 2).sum())
-    inverted_cells = int((winding < 0).sum())
+    overlap_cells = int(np.count_nonzero(winding >= 2))
+    inverted_cells = int(np.count_nonzero(winding < 0))
     if constants.fill_rule == "evenodd":
         mask = (winding % 2) != 0
     elif constants.fill_rule == "positive":
@@ -430,8 +411,9 @@ def layer_features(vectors: np.ndarray, profile: SlicerProfile, constants: Model
         mask = winding != 0
     del winding
     cell_area = cell * cell
-    filled_cells = int(mask.sum())
-    raster_area = mask.sum(axis=(1, 2)) * cell_area
+    per_layer = np.count_nonzero(mask, axis=(1, 2))
+    filled_cells = int(per_layer.sum())
+    raster_area = per_layer * cell_area
     interior = _erode(mask, steps_eff) if steps_eff else mask.copy()
 
     nt = max(profile.top_solid_layers, 0)
@@ -486,7 +468,7 @@ def layer_features(vectors: np.ndarray, profile: SlicerProfile, constants: Model
     solid_any = shell
 
     def cells(m):
-        return m.sum(axis=(1, 2)).astype(np.float64) * cell_area
+        return np.count_nonzero(m, axis=(1, 2)).astype(np.float64) * cell_area
 
     manhattan = math.pi / 4 * cell
     regions = np.zeros(n_layers)
@@ -500,8 +482,6 @@ def layer_features(vectors: np.ndarray, profile: SlicerProfile, constants: Model
         top_mm2=cells(top_cells),
         solid_mm2=cells(internal_solid),
         thin_shell_mm2=cells(thin_shell),
-        solid_regions=np.maximum(_euler(solid_any | thin_shell), 0.0),
-        sparse_regions=np.maximum(_euler(sparse), 0.0),
         islands=np.maximum(_euler(mask), 0.0),
         bridge_mm2=cells(bridge_cells),
         sparse_mm2=cells(sparse),
@@ -522,7 +502,11 @@ def layer_features(vectors: np.ndarray, profile: SlicerProfile, constants: Model
     )
     first = layer == 0
     if first.any() and profile.skirts > 0:
-        hull = _convex_hull_perimeter(np.concatenate([x1[first], x2[first]]), np.concatenate([y1[first], y2[first]]))
+        from printfleet.estimate.fit import convex_hull_xy
+
+        pts = np.stack([np.concatenate([x1[first], x2[first]]), np.concatenate([y1[first], y2[first]])], axis=1)
+        hull_pts = convex_hull_xy(pts)
+        hull = float(np.linalg.norm(np.diff(np.vstack([hull_pts, hull_pts[:1]]), axis=0), axis=1).sum()) if len(hull_pts) > 2 else 0.0
         loop = hull + 2 * math.pi * (profile.skirt_distance_mm + profile.first_layer_width_mm / 2)
         # min_skirt_length is filament (mm) the skirt must at least use on the first layer.
         per_loop = loop * _section(profile.first_layer_width_mm, profile.first_layer_height_mm) / profile.filament_area_mm2
