@@ -80,6 +80,10 @@ def run_monitor(settings: Settings) -> None:
     logger.info("fleet %s: %d printer(s) (%s)", settings.config, len(fleet.printers), counts)
 
     # --- status service ---
+    from printfleet.ingest.service import StatusService
+
+    status_service = StatusService(fleet, settings)  # MQTT ingest + REST fallback -> StateStore
+    status_service.start()
     # --- end status service ---
 
     heartbeat = Heartbeat(client, "monitor")
@@ -89,6 +93,7 @@ def run_monitor(settings: Settings) -> None:
             stop.wait(LOOP_INTERVAL_S)
     finally:
         # --- status service stop ---
+        status_service.stop()
         # --- end status service stop ---
         heartbeat.clear()
         engine.dispose()
