@@ -1,0 +1,148 @@
+"""Speed and memory of the print estimator, measured against PrusaSlicer in the same run.
+
+Usage::
+
+    .venv/bin/python bench/estimate.py [--shared-dir ../shared/estimation] [--skip-corpus] [--repeat 3]
+
+1. Writes a 1M-triangle, 40 mm tall torus (binary STL, 50 MB) into a temp dir.
+2. Peak memory: a fresh child process that only estimates the torus (its VmHWM, and the parent's
+   RUSAGE_CHILDREN maximum, taken before anything else runs), against the file size.
+3. Torus: PrusaSlicer (profile A, --export-gcode) wall time vs the estimate (in-process, best of --repeat;
+   and a fresh process end to end).
+4. Corpus: PrusaSlicer on every shared model with profile A, one at a time, vs estimating all of them in one
+   process (load + layer model + prediction).
+Nothing is cached between runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+_CHILD = r"""
+import sys, time
+sys.path.insert(0, {repo!r})
+t0 = time.perf_counter()
+from printfleet.estimate import estimate_file, load_profile
+t1 = time.perf_counter()
+est = estimate_file({stl!r}, load_profile({profile!r}))
+t2 = time.perf_counter()
+hwm = 0
+for line in open("/proc/self/status"):
+    if line.startswith("VmHWM:"):
+        hwm = int(line.split()[1])
+print({{"import_s": t1 - t0, "estimate_s": t2 - t1, "vmhwm_kb": hwm, "print_time_s": est.print_time_s}})
+"""
+
+
+def write_torus(path: Path, n_triangles: int = 1_000_000, height_mm: float = 40.0) -> int:
+    """Closed torus (tube radius height/2, ring radius 2x that) as a binary STL with ``n_triangles``."""
+    import numpy as np
+    from stl import mesh
+
+    r = height_mm / 2
+    big_r = 2 * r
+    nv = int(round((n_triangles / 2 / (big_r / r)) ** 0.5))
+    nu = n_triangles // (2 * nv)
+    u = np.linspace(0, 2 * np.pi, nu, endpoint=False)
+    v = np.linspace(0, 2 * np.pi, nv, endpoint=False)
+    uu, vv = np.meshgrid(u, v, indexing="ij")
+    pts = np.stack([(big_r + r * np.cos(vv)) * np.cos(uu), (big_r + r * np.cos(vv)) * np.sin(uu),
+                    r * np.sin(vv) + r], axis=-1).astype(np.float32)
+    i, j = np.meshgrid(np.arange(nu), np.arange(nv), indexing="ij")
+    i1, j1 = (i + 1) % nu, (j + 1) % nv
+    a, b, c, d = pts[i, j], pts[i1, j], pts[i1, j1], pts[i, j1]
+    tris = np.concatenate([np.stack([a, b, c], 2).reshape(-1, 3, 3), np.stack([a, c, d], 2).reshape(-1, 3, 3)])
+    data = np.zeros(len(tris), dtype=mesh.Mesh.dtype)
+    data["vectors"] = tris
+    mesh.Mesh(data, calculate_normals=False).save(str(path))
+    return len(tris)
+
+
+def time_slicer(stl: Path, profile: Path, out: Path) -> float:
+    """Wall time of one PrusaSlicer export (raises if it fails)."""
+    start = time.perf_counter()
+    proc = subprocess.run(
+        ["prusa-slicer", "--export-gcode", "--load", str(profile), "--center", "125,105", "--loglevel", "1",
+         "-o", str(out), str(stl)], capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"prusa-slicer failed on {stl.name}: {proc.stderr.strip()[-300:]}")
+    out.unlink(missing_ok=True)
+    return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shared-dir", type=Path, default=REPO.parent / "shared" / "estimation")
+    parser.add_argument("--skip-corpus", action="store_true", help="only the 1M-triangle torus")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    shared: Path = args.shared_dir
+    profile = shared / "profiles" / "profile_A_0.20mm_quality.ini"
+
+    with tempfile.TemporaryDirectory(prefix="printfleet-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        stl = tmp / "torus_1m.stl"
+        # The torus is written by a child so that this process stays small for the memory measurement.
+        subprocess.run([PYTHON, "-c", f"import sys; sys.path.insert(0, {str(REPO / 'bench')!r}); "
+                        f"from estimate import write_torus; write_torus(__import__('pathlib').Path({str(stl)!r}))"],
+                       check=True)
+        size = stl.stat().st_size
+        print(f"torus: 1,000,000 triangles, 40 mm tall, {size / 1e6:.1f} MB binary STL")
+
+        # --- memory: fresh child that only estimates
+        child = _CHILD.format(repo=str(REPO), stl=str(stl), profile=str(profile))
+        start = time.perf_counter()
+        out = subprocess.run([PYTHON, "-c", child], capture_output=True, text=True, check=True)
+        fresh_wall = time.perf_counter() - start
+        report = eval(out.stdout.strip().splitlines()[-1])  # noqa: S307 - our own child's dict
+        children_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        peak = report["vmhwm_kb"] * 1024
+        print(f"peak memory (child VmHWM): {peak / 1e6:.1f} MB = {peak / size:.2f}x the file size "
+              f"(RUSAGE_CHILDREN max {children_kb / 1024:.1f} MiB); target <= 3x")
+
+        # --- torus speed
+        sys.path.insert(0, str(REPO))
+        from printfleet.estimate import estimate_file, load_profile
+
+        loaded = load_profile(profile)
+        best = float("inf")
+        for _ in range(max(args.repeat, 1)):
+            start = time.perf_counter()
+            estimate_file(stl, loaded)
+            best = min(best, time.perf_counter() - start)
+        slicer_s = time_slicer(stl, profile, tmp / "torus.gcode")
+        print(f"torus: PrusaSlicer {slicer_s:.1f} s; estimate {best:.2f} s in-process "
+              f"({slicer_s / best:.0f}x), {fresh_wall:.2f} s as a fresh process incl. imports "
+              f"({slicer_s / fresh_wall:.0f}x); must >= 50x, aim 200x")
+
+        if args.skip_corpus:
+            return 0
+        # --- corpus speed
+        models = sorted((shared / "models").glob("*.stl"))
+        start = time.perf_counter()
+        for path in models:
+            estimate_file(path, loaded)
+        est_s = time.perf_counter() - start
+        slice_total = 0.0
+        for path in models:
+            slice_total += time_slicer(path, profile, tmp / "model.gcode")
+        print(f"corpus ({len(models)} models, profile A): PrusaSlicer {slice_total:.1f} s one at a time; "
+              f"estimate {est_s:.2f} s in one process ({slice_total / est_s:.0f}x); must >= 30x, aim 100x")
+    print(json.dumps({"torus_ratio": round(slicer_s / best, 1), "peak_over_file": round(peak / size, 2)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
