@@ -1,0 +1,172 @@
+"""``Annotated`` dependencies, so that route signatures read like data.
+
+``SessionDep`` is a committing database session; ``CurrentUser`` any signed-in user (401 otherwise);
+``StaffUser`` staff or admin (403 otherwise). Cookie-authenticated unsafe requests must carry the CSRF
+token (403 otherwise); bearer-token requests need none.
+"""
+
+from __future__ import annotations
+
+import gettext
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from sqlmodel import Session
+
+from printfleet import db
+from printfleet.accounts import user_for_token
+from printfleet.config import FleetConfig
+from printfleet.models import Role, User
+from printfleet.settings import Settings
+from printfleet.web.auth import (
+    CSRF_FIELD,
+    CSRF_HEADER,
+    SAFE_METHODS,
+    SESSION_COOKIE,
+    SessionData,
+    bearer_token,
+    csrf_matches,
+    password_fingerprint,
+)
+from printfleet.web.i18n import LANG_COOKIE, Formatter, normalise_locale, pick_locale, translations
+from printfleet.web.live import LiveHub
+
+logger = logging.getLogger(__name__)
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """A session that commits when the route returns and rolls back when it raises."""
+    with db.session_scope(request.app.state.engine) as session:
+        yield session
+
+
+def get_settings(request: Request) -> Settings:
+    """The process settings."""
+    return request.app.state.settings
+
+
+def get_fleet(request: Request) -> FleetConfig:
+    """The fleet file, as loaded at start-up."""
+    return request.app.state.fleet
+
+
+def get_hub(request: Request) -> LiveHub:
+    """The live state of this web process (printer board, queue view, SSE clients)."""
+    return request.app.state.hub
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+FleetDep = Annotated[FleetConfig, Depends(get_fleet)]
+HubDep = Annotated[LiveHub, Depends(get_hub)]
+
+
+def cookie_session(request: Request) -> SessionData | None:
+    """The signed session of the request's cookie, if any (cached on the request)."""
+    if not hasattr(request.state, "pf_cookie_session"):
+        request.state.pf_cookie_session = request.app.state.sessions.load(request.cookies.get(SESSION_COOKIE))
+    return request.state.pf_cookie_session
+
+
+async def _check_csrf(request: Request, session_data: SessionData) -> None:
+    if request.method in SAFE_METHODS:
+        return
+    given = request.headers.get(CSRF_HEADER)
+    if given is None:
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            form = await request.form()
+            value = form.get(CSRF_FIELD)
+            given = value if isinstance(value, str) else None
+    if not csrf_matches(session_data.csrf, given):
+        raise HTTPException(403, detail="missing or wrong CSRF token (send the X-CSRF-Token header)")
+
+
+async def get_optional_user(request: Request, session: SessionDep) -> User | None:
+    """The user behind a bearer token or the session cookie, or ``None`` for an anonymous request.
+
+    Raises:
+        HTTPException: 401 for an invalid bearer token, 403 for a cookie request without its CSRF token.
+    """
+    token = bearer_token(request.headers.get("authorization"))
+    if token is not None:
+        user = user_for_token(session, token)
+        if user is None:
+            raise HTTPException(401, detail="invalid or revoked API token", headers={"WWW-Authenticate": "Bearer"})
+        return user
+    data = cookie_session(request)
+    if data is None:
+        return None
+    user = session.get(User, data.user_id)
+    if user is None or not user.is_active or password_fingerprint(user.password_hash) != data.pw:
+        return None
+    await _check_csrf(request, data)
+    return user
+
+
+OptionalUser = Annotated[User | None, Depends(get_optional_user)]
+
+
+def get_current_user(user: OptionalUser) -> User:
+    """The signed-in user.
+
+    Raises:
+        HTTPException: 401 when nobody is signed in.
+    """
+    if user is None:
+        raise HTTPException(401, detail="sign in first (session cookie or 'Authorization: Bearer <token>')",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def is_staff(user: User | None) -> bool:
+    """Whether the user runs the fleet (staff or admin)."""
+    return user is not None and user.role in (Role.STAFF, Role.ADMIN)
+
+
+def get_staff_user(user: CurrentUser) -> User:
+    """A staff member or admin.
+
+    Raises:
+        HTTPException: 403 for makers.
+    """
+    if not is_staff(user):
+        raise HTTPException(403, detail="staff only")
+    return user
+
+
+StaffUser = Annotated[User, Depends(get_staff_user)]
+
+
+@dataclass(frozen=True)
+class Lang:
+    """The reader's language: its code, gettext catalog and formatter (site timezone)."""
+
+    code: str
+    t: gettext.NullTranslations
+    fmt: Formatter
+
+
+def get_lang(request: Request) -> Lang:
+    """Pages: the visitor's choice (``?lang=``, cookie) else the site default; the API also honours
+    ``Accept-Language``."""
+    fleet: FleetConfig = request.app.state.fleet
+    query = request.query_params.get("lang")
+    cookie = request.cookies.get(LANG_COOKIE)
+    default = fleet.site.locale
+    if request.url.path.startswith("/api/"):
+        accept = request.headers.get("accept-language", "")
+        first = accept.split(",")[0].split(";")[0].strip() if accept else None
+        code = pick_locale(query, normalise_locale(first), default)
+    else:
+        code = pick_locale(query, cookie, default)
+    return Lang(code=code, t=translations(code), fmt=Formatter(code, fleet.site.tz))
+
+
+LangDep = Annotated[Lang, Depends(get_lang)]

@@ -1,0 +1,99 @@
+"""Languages, times and numbers for the pages: gettext catalogs (Babel) and the site's timezone.
+
+The catalogs live in ``printfleet/web/locales/<lang>/LC_MESSAGES/messages.po`` and are compiled to ``.mo``
+next to them (both are committed; ``pybabel compile -d printfleet/web/locales`` rebuilds them after edits).
+The site's ``locale`` in the fleet file is the default; a visitor switches with ``?lang=de|en`` (kept in a
+cookie).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gettext
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from babel import dates, numbers
+from babel.support import Translations
+
+logger = logging.getLogger(__name__)
+
+LOCALES_DIR = Path(__file__).with_name("locales")
+DOMAIN = "messages"
+SUPPORTED_LOCALES = ("de", "en")
+LANG_COOKIE = "pf_lang"
+
+
+@lru_cache(maxsize=8)
+def translations(locale: str) -> gettext.NullTranslations:
+    """The compiled catalog for ``locale`` (English, the source language, falls back to the msgids)."""
+    return Translations.load(str(LOCALES_DIR), [locale], DOMAIN)
+
+
+def normalise_locale(value: str | None) -> str | None:
+    """``de_DE``/``de-AT``/``DE`` -> ``de``; ``None`` when not a supported language."""
+    if not value:
+        return None
+    lang = value.replace("-", "_").split("_")[0].strip().lower()
+    return lang if lang in SUPPORTED_LOCALES else None
+
+
+def pick_locale(query_lang: str | None, cookie_lang: str | None, site_default: str) -> str:
+    """The page language: the visitor's explicit choice, else the site default, else English."""
+    return normalise_locale(query_lang) or normalise_locale(cookie_lang) or normalise_locale(site_default) or "en"
+
+
+@dataclass(frozen=True)
+class Formatter:
+    """Times in the site's timezone and numbers in the page's language."""
+
+    locale: str
+    tz: ZoneInfo
+
+    def datetime(self, value: dt.datetime | float | None) -> str:
+        """Date and time, e.g. ``28.11.2026, 14:30``."""
+        if value is None:
+            return "–"
+        value = _aware(value)
+        return dates.format_datetime(value, "short", tzinfo=self.tz, locale=self.locale)
+
+    def when(self, value: dt.datetime | float | None, now: dt.datetime | float | None = None) -> str:
+        """Just the time when ``value`` is today (site timezone), otherwise a short date and time."""
+        if value is None:
+            return "–"
+        value = _aware(value)
+        today = _aware(now if now is not None else dt.datetime.now(dt.UTC)).astimezone(self.tz).date()
+        local = value.astimezone(self.tz)
+        if local.date() == today:
+            return dates.format_time(value, "short", tzinfo=self.tz, locale=self.locale)
+        return dates.format_skeleton("EEEdMMMHm", value, tzinfo=self.tz, locale=self.locale)
+
+    def number(self, value: float | int | None, digits: int = 0) -> str:
+        """A number with the locale's separators."""
+        if value is None:
+            return "–"
+        fmt = "#,##0" + ("." + "0" * digits if digits else "")
+        return numbers.format_decimal(value, format=fmt, locale=self.locale)
+
+    def duration(self, seconds: float | None) -> str:
+        """``1 h 05 min`` style (the same in both languages)."""
+        if seconds is None:
+            return "–"
+        minutes = max(0, round(seconds / 60))
+        hours, minutes = divmod(minutes, 60)
+        return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
+
+    def percent(self, fraction: float | None) -> str:
+        """``42 %`` in the locale's style."""
+        if fraction is None:
+            return "–"
+        return numbers.format_percent(fraction, locale=self.locale)
+
+
+def _aware(value: dt.datetime | float) -> dt.datetime:
+    if isinstance(value, int | float):
+        return dt.datetime.fromtimestamp(value, dt.UTC)
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)

@@ -1,0 +1,366 @@
+"""``/api/uploads`` and ``/api/jobs``: upload, estimate, confirm, list, detail and the job actions.
+
+Makers see and act on their own jobs only (someone else's job is "not found", so ids reveal nothing);
+staff and admins see and act on all.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi.responses import FileResponse
+from sqlmodel import Session, col, func, select
+
+from printfleet.config import FleetConfig
+from printfleet.errors import UserError
+from printfleet.files import FileStore
+from printfleet.models import FileKind, Job, JobStatus, User
+from printfleet.queue import actions
+from printfleet.queue import jobs as job_service
+from printfleet.queue.dispatch import announce_jobs_changed
+from printfleet.queue.jobs import JobChanged, JobNotFound
+from printfleet.queue.lifecycle import ENDED
+from printfleet.queue.policy import QueuedJob, UserInfo, needs_approval, render_reason
+from printfleet.queue.rules import site_rules
+from printfleet.web.deps import CurrentUser, FleetDep, HubDep, LangDep, SessionDep, SettingsDep, is_staff
+from printfleet.web.estimating import UploadEstimate, fitting_printers
+from printfleet.web.present import job_public
+from printfleet.web.preview import ensure_preview
+from printfleet.web.queueview import default_material
+from printfleet.web.schemas import (
+    EstimatePublic,
+    ErrorPublic,
+    JobAction,
+    JobCreated,
+    JobPublic,
+    JobsPublic,
+    UploadPublic,
+)
+from printfleet.web.uploads import UploadNotFound, load_draft, forget_draft, save_draft, store_upload
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/api", tags=["jobs"])
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorPublic} for code in (401, 403, 404, 409, 413, 422)
+}
+
+
+class BadOption(UserError):
+    """A job option is not acceptable."""
+
+
+def _estimate_public(estimate: UploadEstimate) -> EstimatePublic:
+    return EstimatePublic(
+        print_time_s=estimate.print_time_s,
+        filament_g=estimate.filament_g,
+        filament_mm=estimate.filament_mm,
+        source=estimate.source,
+        bbox_mm=estimate.bbox_mm,
+        fits=estimate.fits,
+    )
+
+
+def check_options(
+    fleet: FleetConfig, user: User, *, material: str | None, colour: str | None, copies: int, note: str,
+    priority: int,
+) -> tuple[str | None, str | None]:
+    """Normalised material and colour.
+
+    Raises:
+        BadOption: unknown material, a priority from a maker, or a value out of range.
+    """
+    materials = sorted({p.material for p in fleet.printers})
+    if material is not None and material.strip():
+        material = material.strip().upper()
+        if material not in materials:
+            raise BadOption(f"material {material!r}: this site prints {', '.join(materials) or 'nothing yet'}")
+    else:
+        material = None
+    if colour is not None:
+        colour = colour.strip().lower() or None
+        if colour is not None and (len(colour) > 30 or not all(c.isalnum() or c in " -" for c in colour)):
+            raise BadOption("colour: a plain colour name, at most 30 letters (or 'any')")
+    if not 1 <= copies <= 100:
+        raise BadOption("copies: between 1 and 100")
+    if len(note) > 1000:
+        raise BadOption("note: at most 1000 characters")
+    if priority != 0 and not is_staff(user):
+        raise BadOption("priority: only staff can set a priority")
+    if not -100 <= priority <= 100:
+        raise BadOption("priority: between -100 and 100")
+    return material, (None if colour == "any" else colour)
+
+
+def visible_job(session: Session, job_id: int, user: User) -> tuple[Job, User]:
+    """A job the user may see, with its owner.
+
+    Raises:
+        JobNotFound: no such job, or a maker asking for someone else's.
+    """
+    job = session.get(Job, job_id, populate_existing=True)
+    if job is None or (not is_staff(user) and job.owner_id != user.id):
+        raise JobNotFound(f"job {job_id} does not exist")
+    owner = session.get(User, job.owner_id)
+    assert owner is not None
+    return job, owner
+
+
+def _completed_jobs(session: Session, user: User) -> int:
+    return session.exec(
+        select(func.count()).where(Job.owner_id == user.id, col(Job.status).in_([JobStatus.DONE, JobStatus.COLLECTED]))
+    ).one()
+
+
+@router.post("/uploads", status_code=201, response_model=UploadPublic, responses=ERRORS, summary="Upload a file")
+def create_upload(
+    request: Request,
+    user: CurrentUser,
+    settings: SettingsDep,
+    fleet: FleetDep,
+    file: Annotated[UploadFile, File(description="an .stl model or a .gcode file")],
+    material: Annotated[str | None, Form(max_length=30)] = None,
+    colour: Annotated[str | None, Form(max_length=30)] = None,
+) -> Any:
+    """Store and estimate a file and render its preview; confirm it with ``POST /api/jobs`` (``upload_id``)."""
+    material, colour = check_options(fleet, user, material=material, colour=colour, copies=1, note="", priority=0)
+    stored, name, kind, estimate = store_upload(
+        settings.data_dir, file.file, file_name=file.filename or "", fleet=fleet,
+        max_bytes=settings.max_upload_mb * 1_000_000, material=material, colour=colour,
+    )
+    if kind is FileKind.STL:
+        ensure_preview(settings.data_dir, stored.sha256, stored.path)
+    draft = save_draft(request.app.state.redis, owner_id=user.id, stored=stored, file_name=name, kind=kind,  # type: ignore[arg-type]
+                       estimate=estimate)
+    return UploadPublic(
+        upload_id=draft.upload_id,
+        file_name=name,
+        file_kind=kind,
+        file_size=stored.size,
+        estimate=_estimate_public(estimate),
+        preview_url=f"/api/uploads/{draft.upload_id}/preview.png" if kind is FileKind.STL else None,
+        warnings=estimate.warnings,
+    )
+
+
+@router.get("/uploads/{upload_id}/preview.png", response_class=FileResponse, responses=ERRORS,
+            summary="Preview image of an upload")
+def read_upload_preview(request: Request, upload_id: str, user: CurrentUser, settings: SettingsDep) -> Any:
+    """The server-rendered preview of one of your uploads (PNG)."""
+    draft = load_draft(request.app.state.redis, upload_id, user.id)  # type: ignore[arg-type]
+    return _preview_response(settings.data_dir, draft.sha256, draft.suffix, draft.file_kind)
+
+
+def _preview_response(data_dir: Any, sha256: str, suffix: str, kind: FileKind) -> FileResponse:
+    if kind is not FileKind.STL:
+        raise JobNotFound("G-code files have no preview")
+    path = ensure_preview(data_dir, sha256, FileStore(data_dir).upload_path(sha256, suffix))
+    if path is None:
+        raise JobNotFound("no preview for this file")
+    return FileResponse(path, media_type="image/png", headers={"Cache-Control": "private, max-age=86400"})
+
+
+@router.post("/jobs", status_code=201, response_model=JobCreated, responses=ERRORS, summary="Create a job")
+def create_job(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    settings: SettingsDep,
+    fleet: FleetDep,
+    hub: HubDep,
+    lang: LangDep,
+    file: Annotated[UploadFile | None, File(description="an .stl or .gcode file (or give upload_id)")] = None,
+    upload_id: Annotated[str | None, Form(max_length=64, description="from POST /api/uploads")] = None,
+    material: Annotated[str | None, Form(max_length=30)] = None,
+    colour: Annotated[str | None, Form(max_length=30)] = None,
+    copies: Annotated[int, Form(ge=1, le=100)] = 1,
+    note: Annotated[str, Form(max_length=1000)] = "",
+    priority: Annotated[int, Form(ge=-100, le=100)] = 0,
+) -> Any:
+    """Queue a print: upload the file here, or confirm an earlier upload by its ``upload_id``.
+
+    The job goes to the queue, or to the staff approval inbox when the site's rules say so.
+    """
+    material, colour = check_options(fleet, user, material=material, colour=colour, copies=copies, note=note,
+                                     priority=priority)
+    redis_client = request.app.state.redis
+    if (file is None) == (upload_id is None):
+        raise BadOption("send either a file or an upload_id")
+    if file is not None:
+        stored, name, kind, estimate = store_upload(
+            settings.data_dir, file.file, file_name=file.filename or "", fleet=fleet,
+            max_bytes=settings.max_upload_mb * 1_000_000, material=material, colour=colour,
+        )
+        sha, size = stored.sha256, stored.size
+    else:
+        draft = load_draft(redis_client, upload_id or "", user.id)  # type: ignore[arg-type]
+        name, kind, estimate, sha, size = draft.file_name, draft.file_kind, draft.estimate, draft.sha256, draft.file_size
+    bbox = estimate.bbox_mm
+    fits = fitting_printers(fleet, bbox, material, colour)
+    if not fits:
+        what = " ".join(x for x in (colour, material) if x) or "this part"
+        size_txt = f" ({' x '.join(f'{v:.0f}' for v in bbox)} mm)" if bbox else ""
+        raise BadOption(f"no printer here can print {what}{size_txt}")
+    rules = site_rules(fleet)
+    approval = needs_approval(
+        QueuedJob(
+            id="new", user=user.name, submitted_at=0.0, est_print_s=estimate.print_time_s or 0.0,
+            filament_g=(estimate.filament_g or 0.0) * copies, material=material or default_material(fleet),
+        ),
+        rules,
+        UserInfo(name=user.name, is_staff=is_staff(user), completed_jobs=_completed_jobs(session, user)),
+    )
+    job = job_service.create_job(
+        session,
+        owner=user,
+        file_name=name,
+        file_sha256=sha,
+        file_kind=kind,
+        file_size=size,
+        needs_approval=render_reason(approval, tz=fleet.site.tz) if approval is not None else None,
+        material=material,
+        colour=colour,
+        copies=copies,
+        note=note,
+        priority=priority,
+        est_print_time_s=estimate.print_time_s,
+        est_filament_g=estimate.filament_g,
+        est_filament_mm=estimate.filament_mm,
+        est_source=estimate.source.split(":")[0][:16] if estimate.source else None,
+        bbox_mm=bbox,
+    )
+    session.commit()
+    if upload_id:
+        forget_draft(redis_client, upload_id)
+    announce_jobs_changed(redis_client, job.id)
+    result = job_public(job, user, hub.fresh_view(session), lang.t, lang.fmt)
+    data = result.model_dump()
+    data["estimate"]["fits"] = [p.id for p in fits]
+    return JobCreated(**data)
+
+
+@router.get("/jobs", response_model=JobsPublic, responses=ERRORS, summary="List jobs")
+def read_jobs(
+    session: SessionDep,
+    user: CurrentUser,
+    hub: HubDep,
+    lang: LangDep,
+    status: Annotated[list[JobStatus] | None, Query(description="only jobs in these states")] = None,
+    active: Annotated[bool | None, Query(description="true: not ended; false: ended")] = None,
+    mine: Annotated[bool, Query(description="staff: only your own jobs")] = False,
+    code: Annotated[str | None, Query(max_length=12)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> Any:
+    """Your jobs (staff: everybody's), newest first."""
+    query = select(Job, User).join(User, col(User.id) == Job.owner_id)
+    if not is_staff(user) or mine:
+        query = query.where(Job.owner_id == user.id)
+    if status:
+        query = query.where(col(Job.status).in_(status))
+    if active is not None:
+        ended = col(Job.status).in_(list(ENDED))
+        query = query.where(~ended if active else ended)
+    if code:
+        query = query.where(Job.code == code.strip().upper())
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    rows = session.exec(query.order_by(col(Job.id).desc()).offset(offset).limit(limit)).all()
+    view = hub.view
+    return JobsPublic(data=[job_public(job, owner, view, lang.t, lang.fmt) for job, owner in rows], count=total)
+
+
+@router.get("/jobs/{job_id}", response_model=JobPublic, responses=ERRORS, summary="Read a job")
+def read_job(job_id: int, session: SessionDep, user: CurrentUser, hub: HubDep, lang: LangDep) -> Any:
+    """A job with its estimate, printer, queue position, estimated start and why it waits."""
+    job, owner = visible_job(session, job_id, user)
+    return job_public(job, owner, hub.view, lang.t, lang.fmt)
+
+
+@router.get("/jobs/{job_id}/preview.png", response_class=FileResponse, responses=ERRORS,
+            summary="Preview image of a job's model")
+def read_job_preview(job_id: int, session: SessionDep, user: CurrentUser, settings: SettingsDep) -> Any:
+    """The server-rendered preview of the job's STL (PNG)."""
+    job, _ = visible_job(session, job_id, user)
+    return _preview_response(settings.data_dir, job.file_sha256, ".stl", job.file_kind)
+
+
+def _checked(session: Session, job_id: int, user: User, body: JobAction | None, verb: str,
+             staff_only: bool = False) -> tuple[Job, User, JobAction]:
+    body = body or JobAction()
+    job, owner = visible_job(session, job_id, user)
+    if staff_only and not is_staff(user):
+        raise HTTPException(403, detail=f"only staff can {verb} jobs")
+    if body.expected_version is not None and job.version != body.expected_version:
+        raise JobChanged(f"job {job_id} changed since it was read (version {job.version}, not {body.expected_version})")
+    return job, owner, body
+
+
+def _answer(session: Session, job: Job, owner: User, hub: Any, lang: Any) -> JobPublic:
+    session.commit()
+    session.refresh(job)
+    return job_public(job, owner, hub.view, lang.t, lang.fmt)
+
+
+ActionBody = Annotated[JobAction | None, Body()]
+
+
+@router.post("/jobs/{job_id}/cancel", response_model=JobPublic, responses=ERRORS, summary="Cancel a job")
+def cancel_job(request: Request, job_id: int, session: SessionDep, user: CurrentUser, hub: HubDep, lang: LangDep,
+               body: ActionBody = None) -> Any:
+    """Cancel your job (staff: any job). A print in progress is stopped on the printer first; the job ends as
+    cancelled when the printer reports it stopped."""
+    job, owner, body = _checked(session, job_id, user, body, "cancel")
+    job = actions.cancel_job(session, request.app.state.redis, job_id, actor=user.name, reason=body.reason)
+    return _answer(session, job, owner, hub, lang)
+
+
+@router.post("/jobs/{job_id}/approve", response_model=JobPublic, responses=ERRORS, summary="Approve a job")
+def approve_job(request: Request, job_id: int, session: SessionDep, user: CurrentUser, hub: HubDep, lang: LangDep,
+                body: ActionBody = None) -> Any:
+    """Staff: let a job that waits for approval into the queue."""
+    job, owner, body = _checked(session, job_id, user, body, "approve", staff_only=True)
+    job = actions.approve_job(session, request.app.state.redis, job_id, actor=user.name, reason=body.reason)
+    return _answer(session, job, owner, hub, lang)
+
+
+@router.post("/jobs/{job_id}/reject", response_model=JobPublic, responses=ERRORS, summary="Reject a job")
+def reject_job(request: Request, job_id: int, session: SessionDep, user: CurrentUser, hub: HubDep, lang: LangDep,
+               body: ActionBody = None) -> Any:
+    """Staff: refuse a job that waits for approval, with a reason the maker can act on."""
+    job, owner, body = _checked(session, job_id, user, body, "reject", staff_only=True)
+    job = actions.reject_job(session, request.app.state.redis, job_id, actor=user.name, reason=body.reason)
+    return _answer(session, job, owner, hub, lang)
+
+
+@router.post("/jobs/{job_id}/requeue", response_model=JobPublic, responses=ERRORS, summary="Requeue a job")
+def requeue_job(request: Request, job_id: int, session: SessionDep, user: CurrentUser, hub: HubDep, lang: LangDep,
+                body: ActionBody = None) -> Any:
+    """Put a failed or cancelled job back at its place: staff straight into the queue, makers via approval."""
+    job, owner, body = _checked(session, job_id, user, body, "requeue")
+    client = request.app.state.redis
+    if is_staff(user):
+        job = actions.requeue_job(session, client, job_id, actor=user.name, reason=body.reason)
+    else:
+        job = job_service.transition(
+            session, job_id, JobStatus.AWAITING_APPROVAL, actor=user.name, reason=body.reason or "print again",
+            expected=[JobStatus.FAILED, JobStatus.CANCELLED], printer_id=None,
+        )
+        session.commit()
+        announce_jobs_changed(client, job_id, job.status.value)
+    return _answer(session, job, owner, hub, lang)
+
+
+@router.post("/jobs/{job_id}/collected", response_model=JobPublic, responses=ERRORS,
+             summary="Mark a job as collected")
+def collect_job(request: Request, job_id: int, session: SessionDep, user: CurrentUser, hub: HubDep, lang: LangDep,
+                body: ActionBody = None) -> Any:
+    """The print was picked up (its owner or staff)."""
+    job, owner, body = _checked(session, job_id, user, body, "mark collected")
+    job = actions.collect_job(session, request.app.state.redis, job_id, actor=user.name)
+    return _answer(session, job, owner, hub, lang)
+
+
+__all__ = ["router", "UploadNotFound"]

@@ -1,0 +1,194 @@
+"""The pages: landing, sign-in, the maker's upload and jobs, the staff console, the wall and ``/j/{code}``.
+
+Pages render on the server; a little plain JavaScript (``static/app.js``) uploads with a progress bar,
+posts the actions to the JSON API with the CSRF token, and follows ``/events`` (SSE) for live updates.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+from urllib.parse import quote, urlsplit
+
+from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from sqlmodel import col, select
+
+from printfleet.accounts import verify_password
+from printfleet.models import Job, JobEvent, JobStatus, User
+from printfleet.queue.lifecycle import ENDED
+from printfleet.web.auth import SESSION_COOKIE, SESSION_MAX_AGE_S
+from printfleet.web.deps import FleetDep, HubDep, LangDep, OptionalUser, SessionDep, SettingsDep, is_staff
+from printfleet.web.estimating import fitting_printers
+from printfleet.web.i18n import LANG_COOKIE, normalise_locale
+from printfleet.web.pages import render
+from printfleet.web.present import job_public
+from printfleet.web.routes.jobs import visible_job
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(include_in_schema=False)
+
+
+def _safe_next(value: str | None, default: str = "/") -> str:
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return default
+    return value
+
+
+def _login_redirect(request: Request) -> RedirectResponse:
+    return RedirectResponse("/login?next=" + quote(request.url.path), status_code=303)
+
+
+def _home(user: User) -> str:
+    return "/staff" if is_staff(user) else "/me"
+
+
+@router.get("/")
+def read_index(request: Request, user: OptionalUser, lang: LangDep) -> Response:
+    """Landing page: signed-in people go to their page."""
+    if user is not None:
+        return RedirectResponse(_home(user), status_code=303)
+    return render(request, lang, "index.html", user=None)
+
+
+@router.get("/login")
+def read_login(request: Request, user: OptionalUser, lang: LangDep, next: str | None = None) -> Response:
+    """The sign-in form."""
+    if user is not None:
+        return RedirectResponse(_safe_next(next, _home(user)), status_code=303)
+    return render(request, lang, "login.html", user=None, next=_safe_next(next, ""), error=None, name="")
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    session: SessionDep,
+    lang: LangDep,
+    name: Annotated[str, Form(max_length=64)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
+    next: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    """Check the password and set the session cookie."""
+    origin = request.headers.get("origin")
+    if origin and origin != "null" and urlsplit(origin).netloc != request.url.netloc:
+        raise HTTPException(403, detail="sign-in from another site refused")
+    user = session.exec(select(User).where(User.name == name.strip())).first() if name.strip() else None
+    if user is None or not user.is_active or not verify_password(user, password):
+        logger.info("failed sign-in for %r", name[:64])
+        return render(request, lang, "login.html", user=None, next=_safe_next(next, ""), name=name[:64],
+                      error=lang.t.gettext("Wrong name or password."), status_code=401)
+    value, _ = request.app.state.sessions.dump(user.id, user.password_hash)
+    response = RedirectResponse(_safe_next(next, _home(user)), status_code=303)
+    response.set_cookie(SESSION_COOKIE, value, max_age=SESSION_MAX_AGE_S, httponly=True, samesite="lax",
+                        secure=request.url.scheme == "https", path="/")
+    logger.info("%s signed in", user.name)
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, user: OptionalUser) -> Response:
+    """End the session (needs the CSRF token like every form)."""
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/lang")
+def set_language(set: Annotated[str, Query(max_length=10)], next: Annotated[str, Query(max_length=500)] = "/") -> Response:
+    """Switch the page language (kept in a cookie for a year)."""
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    code = normalise_locale(set)
+    if code is not None:
+        response.set_cookie(LANG_COOKIE, code, max_age=365 * 24 * 3600, samesite="lax", path="/")
+    return response
+
+
+@router.get("/me")
+def read_my_page(request: Request, session: SessionDep, user: OptionalUser, lang: LangDep, hub: HubDep,
+                 fleet: FleetDep, settings: SettingsDep) -> Response:
+    """Upload a file and follow your jobs."""
+    if user is None:
+        return _login_redirect(request)
+    rows = session.exec(select(Job).where(Job.owner_id == user.id).order_by(col(Job.id).desc()).limit(50)).all()
+    jobs = [job_public(job, user, hub.view, lang.t, lang.fmt) for job in rows]
+    materials = sorted({p.material for p in fleet.printers})
+    return render(request, lang, "me.html", user=user, jobs=jobs, materials=materials,
+                  max_upload_mb=settings.max_upload_mb)
+
+
+@router.get("/me/jobs/{job_id}")
+def read_my_job(request: Request, job_id: int, session: SessionDep, user: OptionalUser, lang: LangDep, hub: HubDep,
+                fleet: FleetDep) -> Response:
+    """One job: estimate, preview, status and actions."""
+    if user is None:
+        return _login_redirect(request)
+    job, owner = visible_job(session, job_id, user)
+    public = job_public(job, owner, hub.view, lang.t, lang.fmt)
+    fits = fitting_printers(fleet, job.bbox_mm, job.material, job.colour)
+    events = session.exec(select(JobEvent).where(JobEvent.job_id == job.id).order_by(col(JobEvent.id))).all()
+    return render(request, lang, "job.html", user=user, job=public, fits=fits, events=events,
+                  can_approve=is_staff(user))
+
+
+@router.get("/staff")
+def read_staff_console(request: Request, session: SessionDep, user: OptionalUser, lang: LangDep, hub: HubDep) -> Response:
+    """Printer grid, approval inbox, queue and recent history."""
+    if user is None:
+        return _login_redirect(request)
+    if not is_staff(user):
+        return render(request, lang, "error.html", user=user, status_code=403,
+                      message=lang.t.gettext("This page is for staff."))
+    inbox = session.exec(
+        select(Job, User).join(User, col(User.id) == Job.owner_id)
+        .where(Job.status == JobStatus.AWAITING_APPROVAL).order_by(col(Job.id))
+    ).all()
+    inbox_public = [(job_public(job, owner, hub.view, lang.t, lang.fmt), owner) for job, owner in inbox]
+    active = session.exec(
+        select(Job, User).join(User, col(User.id) == Job.owner_id)
+        .where(col(Job.status).not_in(list(ENDED) + [JobStatus.AWAITING_APPROVAL]))
+        .order_by(col(Job.id))
+    ).all()
+    active_public = [(job_public(job, owner, hub.view, lang.t, lang.fmt), owner) for job, owner in active]
+    active_public.sort(key=lambda item: (item[0].queue_position is None, item[0].queue_position or 0, item[0].id))
+    history = session.exec(
+        select(JobEvent, Job).join(Job, col(Job.id) == JobEvent.job_id)
+        .where(JobEvent.kind == "transition").order_by(col(JobEvent.id).desc()).limit(30)
+    ).all()
+    return render(request, lang, "staff.html", user=user, printers=hub.printers(), inbox=inbox_public,
+                  active=active_public, history=history)
+
+
+@router.get("/wall")
+def read_wall(request: Request, lang: LangDep, hub: HubDep) -> Response:
+    """The kiosk screen: printers, queue with estimated starts, ready for pickup. No personal data."""
+    return render(request, lang, "wall.html", user=None, printers=hub.printers())
+
+
+@router.get("/j/{code}")
+def read_public_job(request: Request, code: str, session: SessionDep, lang: LangDep, hub: HubDep,
+                    fleet: FleetDep) -> Response:
+    """A job's status for anyone with its code: no file or user name."""
+    job = session.exec(select(Job).where(Job.code == code.strip().upper()[:12])).first()
+    if job is None:
+        return render(request, lang, "error.html", user=None, status_code=404,
+                      message=lang.t.gettext("There is no job with the code %(code)s.") % {"code": code[:12]})
+    owner = session.get(User, job.owner_id)
+    nickname = (owner.nickname if owner else "") or "?"
+    public = job_public(job, owner, hub.view, lang.t, lang.fmt)  # type: ignore[arg-type]
+    printer = hub.printer(job.printer_id) if job.printer_id and job.status not in ENDED else None
+    printer_name = next((p.name for p in fleet.printers if p.id == job.printer_id), None)
+    return render(request, lang, "public_job.html", user=None, job=public, nickname=nickname, printer=printer,
+                  printer_name=printer_name)
+
+
+@router.get("/events")
+def read_events(hub: HubDep) -> StreamingResponse:
+    """Server-Sent Events: ``printer`` (one printer's public state) and ``jobs`` (queue, pickup, status by code)."""
+    return StreamingResponse(
+        hub.stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+

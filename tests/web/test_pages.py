@@ -1,0 +1,116 @@
+"""Pages: sign-in, languages, the maker's page, the staff console, the wall and /j/{code}; CSRF."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.web.conftest import PASSWORD, Actor, box_stl, login, upload_job, wait_for
+
+
+def test_landing_page_in_the_site_language_and_switchable(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200
+    assert 'lang="de"' in page.text and "Anmelden" in page.text
+    switched = client.get("/lang?set=en&next=/", follow_redirects=True)
+    assert 'lang="en"' in switched.text and "Sign in" in switched.text
+    assert client.get("/?lang=de").text.count("Anmelden") >= 1
+
+
+def test_sign_in_wrong_password_and_redirects(client: TestClient, actors: dict[str, Actor]) -> None:
+    bad = client.post("/login", data={"name": "maker-a", "password": "nope nope"}, follow_redirects=False)
+    assert bad.status_code == 401
+    assert "pf_session" not in bad.cookies
+    assert client.get("/me", follow_redirects=False).headers["location"].startswith("/login")
+    ok = client.post("/login", data={"name": "maker-a", "password": PASSWORD, "next": "//evil.example/"},
+                     follow_redirects=False)
+    assert ok.status_code == 303 and ok.headers["location"] == "/me"
+    assert client.get("/", follow_redirects=False).headers["location"] == "/me"
+
+
+def test_cookie_session_needs_csrf_token_for_api_writes(client: TestClient, actors: dict[str, Actor]) -> None:
+    job = upload_job(client, actors["maker_a"])
+    csrf = login(client, "maker-a")
+    refused = client.post(f"/api/jobs/{job['id']}/cancel")
+    assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
+    assert client.get(f"/api/jobs/{job['id']}").json()["status"] == "queued"
+    wrong = client.post(f"/api/jobs/{job['id']}/cancel", headers={"X-CSRF-Token": "x" + csrf})
+    assert wrong.status_code == 403
+    done = client.post(f"/api/jobs/{job['id']}/cancel", headers={"X-CSRF-Token": csrf})
+    assert done.status_code == 200 and done.json()["status"] == "cancelled"
+
+
+def test_logout_needs_csrf_and_ends_the_session(client: TestClient, actors: dict[str, Actor]) -> None:
+    csrf = login(client, "maker-a")
+    assert client.post("/logout").status_code == 403
+    assert client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False).status_code == 303
+    assert client.get("/api/jobs").status_code == 401
+
+
+def test_maker_page_lists_own_jobs_only(client: TestClient, actors: dict[str, Actor]) -> None:
+    mine = upload_job(client, actors["maker_a"], name="my-bracket.stl")
+    theirs = upload_job(client, actors["maker_b"], name="secret-thing.stl")
+    login(client, "maker-a")
+    page = client.get("/me")
+    assert page.status_code == 200
+    assert "my-bracket.stl" in page.text and mine["code"] in page.text
+    assert "secret-thing.stl" not in page.text and theirs["code"] not in page.text
+    detail = client.get(f"/me/jobs/{mine['id']}")
+    assert detail.status_code == 200 and "my-bracket.stl" in detail.text
+    assert client.get(f"/me/jobs/{theirs['id']}").status_code == 404
+
+
+def test_staff_console(client: TestClient, actors: dict[str, Actor]) -> None:
+    upload_job(client, actors["maker_a"], name="box.stl")
+    login(client, "maker-a")
+    assert client.get("/staff").status_code == 403
+    client.cookies.clear()
+    login(client, "staff")
+    page = client.get("/staff")
+    assert page.status_code == 200
+    for printer in ("Prusa MK3S #1", "Prusa MINI #2"):
+        assert printer in page.text
+    assert "box.stl" in page.text and "maker-a" in page.text
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_wall_and_public_job_page_show_no_personal_data(client: TestClient, actors: dict[str, Actor], lang: str) -> None:
+    job = upload_job(client, actors["maker_a"], name="private-name.stl", note="secret note")
+    wall = client.get(f"/wall?lang={lang}")
+    assert wall.status_code == 200 and "Prusa MK3S #1" in wall.text
+    public = client.get(f"/j/{job['code'].lower()}?lang={lang}")
+    assert public.status_code == 200
+    assert job["code"] in public.text and "Ada" in public.text
+    for private in ("private-name", "maker-a", "secret note"):
+        assert private not in wall.text and private not in public.text
+    assert client.get("/j/NOPE9").status_code == 404
+
+
+def test_sse_stream_starts_with_a_snapshot(client: TestClient, actors: dict[str, Actor]) -> None:
+    upload_job(client, actors["maker_a"])
+    assert wait_for(lambda: client.get("/api/queue").json()["count"] == 1)
+    with client.stream("GET", "/events") as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        text = ""
+        for chunk in stream.iter_text():
+            text += chunk
+            if "event: jobs" in text:
+                break
+    assert "retry:" in text and text.count("event: printer") == 4
+    assert '"nickname":"Ada"' in text and "maker-a" not in text
+
+
+def test_upload_page_preview(client: TestClient, actors: dict[str, Actor]) -> None:
+    csrf = login(client, "maker-a")
+    response = client.post("/api/uploads", headers={"X-CSRF-Token": csrf},
+                           files={"file": ("cube.stl", box_stl(), "model/stl")}, data={"material": "PLA"})
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["estimate"]["fits"] == ["mk3s-1", "mk3s-2"]
+    png = client.get(body["preview_url"])
+    assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
+    job = client.post("/api/jobs", headers={"X-CSRF-Token": csrf}, data={"upload_id": body["upload_id"], "material": "PLA"})
+    assert job.status_code == 201, job.text
+    assert job.json()["file_name"] == "cube.stl"
+    again = client.post("/api/jobs", headers={"X-CSRF-Token": csrf}, data={"upload_id": body["upload_id"]})
+    assert again.status_code == 404
