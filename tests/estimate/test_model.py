@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from printfleet.estimate import estimate_file, load_profile
+from printfleet.estimate.model import _layer_planes, layer_features, planned_times, predict
+
+from .conftest import PROFILE_A, PROFILE_B, SHARED, SHIPPED_PROFILE, box_triangles, write_stl
+
+
+def test_layers_follow_the_profile():
+    p = load_profile(SHIPPED_PROFILE)
+    tops, heights = _layer_planes(20.0, p)
+    assert len(tops) == 100 and tops[-1] == pytest.approx(20.0)
+    assert heights[0] == pytest.approx(p.first_layer_height_mm)
+
+
+def test_cube_features_and_estimate(cube_stl: Path):
+    p = load_profile(SHIPPED_PROFILE)
+    from printfleet.estimate.mesh import load_triangles
+
+    f = layer_features(load_triangles(cube_stl), p)
+    assert np.allclose(f.area_mm2, 400.0)
+    assert np.allclose(f.outline_mm, 80.0)
+    assert (f.loops == 1).all()
+    assert f.open_ends == 0 and f.overlap_cells == 0 and f.inverted_cells == 0
+    # 5 top layers solid (>= 0.7 mm), 4 bottom layers: the middle is sparse
+    assert f.sparse_mm2[50] > 300 and f.top_mm2[-1] > 300 and f.sparse_mm2[-1] == 0
+    pred = predict(f, p)
+    # A plain 20 mm cube with this profile: PrusaSlicer 2.5 says 1711 s and 1215.35 mm of filament
+    assert pred.print_time_s == pytest.approx(1711, rel=0.1)
+    assert pred.filament_mm == pytest.approx(1215.35, rel=0.04)
+    assert pred.filament_g == pytest.approx(pred.filament_mm * 2.405 * 1.24 / 1000, rel=1e-3)
+
+
+def test_hollow_box_with_reversed_inner_shell_warns(tmp_path: Path):
+    outer = box_triangles((30, 30, 20))
+    inner = box_triangles((20, 20, 18), origin=(5, 5, 1))  # same winding as the outer: not a proper cavity
+    path = write_stl(tmp_path / "shells.stl", np.concatenate([outer, inner]))
+    est = estimate_file(path, SHIPPED_PROFILE)
+    assert any("overlapping shells" in w for w in est.warnings)
+    proper = write_stl(tmp_path / "cavity.stl", np.concatenate([outer, inner[:, ::-1]]))
+    assert estimate_file(proper, SHIPPED_PROFILE).warnings == ()
+
+
+def test_open_mesh_is_estimated_with_a_warning(tmp_path: Path):
+    path = write_stl(tmp_path / "open.stl", box_triangles()[:-2])
+    est = estimate_file(path, SHIPPED_PROFILE)
+    assert est.print_time_s > 0
+    assert any("open" in w for w in est.warnings)
+
+
+def test_planner_matches_closed_form():
+    # one 100 mm move at 50 mm/s from and to rest with 1000 mm/s2: 2 s + 50/1000 s
+    t = planned_times(np.array([100.0]), np.array([50.0]), np.array([1000.0]), np.zeros(0), 0.0, 0.0)
+    assert t.sum() == pytest.approx(2.05, rel=1e-6)
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="shared estimation set not present")
+@pytest.mark.parametrize("model", ["trimesh_xyz_cube_20mm", "prusa_x_end_motor", "slicing_puppy"])
+def test_shared_models_land_near_prusaslicer(model: str):
+    truth = {(r["model"], r["profile"]): r for r in csv.DictReader(open(SHARED / "ground_truth.csv"))}
+    for key, profile in (("A", PROFILE_A), ("B", PROFILE_B)):
+        est = estimate_file(SHARED / "models" / f"{model}.stl", profile)
+        row = truth[(model, key)]
+        assert est.print_time_s == pytest.approx(float(row["print_time_s"]), rel=0.15)
+        assert est.filament_mm == pytest.approx(float(row["filament_mm"]), rel=0.08)
