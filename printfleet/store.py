@@ -74,8 +74,9 @@ class StateStore:
         """A store on the Redis at ``url``."""
         return cls(redis.Redis.from_url(url, socket_timeout=5, health_check_interval=30))
 
-    def _args(self, state: PrinterState) -> list[Any]:
-        return [state.printer_id, repr(state.observed_ts), state.to_json(), state.content_key(), STATE_CHANGED_CHANNEL]
+    def _args(self, state: PrinterState, encoded: str | None = None) -> list[Any]:
+        return [state.printer_id, repr(state.observed_ts), encoded or state.to_json(), state.content_key(),
+                STATE_CHANGED_CHANNEL]
 
     def put(self, state: PrinterState) -> PutResult:
         """Store ``state`` unless a newer one is stored; announce it if its content changed.
@@ -86,8 +87,12 @@ class StateStore:
         code = self._script(keys=[_STATES_KEY, _TS_KEY, _SIG_KEY], args=self._args(state))
         return _RESULTS[int(code)]
 
-    def put_many(self, states: Iterable[PrinterState]) -> list[PutResult]:
+    def put_many(self, states: Iterable[PrinterState], *, encoded: list[str] | None = None) -> list[PutResult]:
         """:meth:`put` for several states, in order, in one round trip.
+
+        Args:
+            states: the states.
+            encoded: their ``to_json()``, if the caller has it already.
 
         Raises:
             redis.RedisError: Redis is unreachable.
@@ -96,8 +101,9 @@ class StateStore:
         if not states:
             return []
         pipe = self.client.pipeline(transaction=False)
-        for state in states:
-            self._script(keys=[_STATES_KEY, _TS_KEY, _SIG_KEY], args=self._args(state), client=pipe)
+        for index, state in enumerate(states):
+            args = self._args(state, encoded[index] if encoded is not None else None)
+            self._script(keys=[_STATES_KEY, _TS_KEY, _SIG_KEY], args=args, client=pipe)
         return [_RESULTS[int(code)] for code in pipe.execute()]
 
     def _decode(self, printer_id: str, raw: bytes | str | None) -> PrinterState | None:

@@ -271,8 +271,9 @@ class StatusService:
 
     def _write(self, batch: list[PrinterState]) -> None:
         while True:
+            encoded = [state.to_json() for state in batch]
             try:
-                results = self.store.put_many(batch)
+                results = self.store.put_many(batch, encoded=encoded)
                 break
             except redis.RedisError as exc:
                 self._log_once(logging.ERROR, ("redis",), "cannot store printer states (%s); retrying", exc)
@@ -281,7 +282,7 @@ class StatusService:
                 with self._lock:  # retry with the newest state of each printer concerned
                     batch = [self._tracks[pid].state for pid in dict.fromkeys(s.printer_id for s in batch)]
         self._log_once.forget(("redis",))
-        for state, result in zip(batch, results):
+        for state, body, result in zip(batch, encoded, results):
             if result is PutResult.STALE:
                 self.stats.rejected_by_store += 1
                 continue
@@ -289,7 +290,7 @@ class StatusService:
             if result is PutResult.CHANGED:
                 self.stats.changed += 1
                 if self.publish_states:
-                    self.link.publish(STATE_TOPIC.format(printer_id=state.printer_id), state.to_json(), retain=True)
+                    self.link.publish(STATE_TOPIC.format(printer_id=state.printer_id), body, retain=True)
             if self.on_stored is not None:
                 self.on_stored(state, result)
 
