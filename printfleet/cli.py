@@ -207,6 +207,7 @@ def monitor() -> None:
 # Each part registers its command here, one line each, imported lazily inside the function.
 # (estimate: printfleet.estimate.cli; sim: printfleet.drivers.sim; simulate: printfleet.queue.simulate)
 # --- registrations ---
+from printfleet.queue.simulate import simulate_command as _simulate_command; app.command("simulate")(_simulate_command)  # noqa: E402,E702
 from printfleet.estimate.cli import estimate as _estimate_command; app.command("estimate")(_estimate_command)  # noqa: E402,E702
 from printfleet.sim.cli import sim as _sim  # noqa: E402 - registration block
 

@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from printfleet.errors import ConfigError
+from printfleet.queue.rules import PolicyConfig
 
 PRINTER_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -222,6 +223,7 @@ class FleetConfig(_Strict):
 
     site: SiteConfig = SiteConfig()
     printers: tuple[PrinterConfig, ...] = ()
+    policy: PolicyConfig = PolicyConfig()
     source: Path | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")
