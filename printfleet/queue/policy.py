@@ -482,7 +482,10 @@ def _capability_problem(job: QueuedJob, printers: Sequence[PrinterSnapshot], swa
     left = list(printers)
     passed: list[str] = []
     for need, ok in checks:
+        before = len(left)
         left = [p for p in left if ok(p)]
+        if need == "size" and 0 < len(left) < before:
+            passed.append("size")
         if not left:
             return Reason(
                 ReasonCode.NO_PRINTER_FITS,
@@ -496,7 +499,8 @@ def _capability_problem(job: QueuedJob, printers: Sequence[PrinterSnapshot], swa
                     "tags": tuple(sorted(tags)),
                 },
             )
-        passed.append(need)
+        if need != "size":
+            passed.append(need)
     return Reason(ReasonCode.NO_PRINTER_FITS, {"need": "combination", "with": tuple(passed), "material": material})
 
 
@@ -1269,7 +1273,7 @@ def render_reason(reason: Reason, *, tz: ZoneInfo | str = "UTC", now: float = 0.
     if code is ReasonCode.NO_PRINTER_FITS:
         need = p.get("need")
         which = "no printer here"
-        if p.get("with") and need != "size":
+        if "size" in p.get("with", ()) and need != "size":
             which = "no printer big enough for it"
         if need == "size":
             x, y, z = p["bbox_mm"]
