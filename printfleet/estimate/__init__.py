@@ -26,7 +26,14 @@ import numpy as np
 from printfleet.estimate.fit import convex_hull_xy, fitting_printers, fits_volume
 from printfleet.estimate.gcode import GcodeError, GcodeEstimate, read_gcode
 from printfleet.estimate.mesh import DEFAULT_MAX_FILE_BYTES, MeshError, MeshInfo, load_triangles, mesh_info
-from printfleet.estimate.model import DEFAULT_CONSTANTS, ModelConstants, Prediction, layer_features, predict
+from printfleet.estimate.model import (
+    DEFAULT_CONSTANTS,
+    ModelConstants,
+    Prediction,
+    features_from_slices,
+    predict,
+    slice_layers,
+)
 from printfleet.estimate.profile import ProfileError, SlicerProfile, load_profile
 from printfleet.estimate.slicer import (
     SliceRejected,
@@ -147,14 +154,15 @@ def estimate_stl(
         raise MeshError(f"{path}: all {info.triangles} triangles are degenerate (zero area); nothing to print")
     if info.degenerate_triangles:
         vectors = _drop_degenerate(vectors)
-    features = layer_features(vectors, profile, constants)
-    prediction: Prediction = predict(features, profile, constants)
-    warnings = _mesh_warnings(info, features, profile)
     fits = None
     if printers is not None:
-        flat = vectors.reshape(-1, 3)
-        hull = convex_hull_xy(np.asarray(flat[:, :2], dtype=np.float64))
+        hull = convex_hull_xy(_hull_candidates(vectors))
         fits = tuple(fitting_printers(hull, info.bbox_mm[2], printers))
+    slices = slice_layers(vectors, profile, bounds=(np.array(info.bbox_min_mm), np.array(info.bbox_max_mm)))
+    del vectors  # the triangles are no longer needed: free them before the layer analysis
+    features = features_from_slices(slices, profile, constants)
+    prediction: Prediction = predict(features, profile, constants)
+    warnings = _mesh_warnings(info, features, profile)
     return Estimate(
         file=str(path),
         print_time_s=prediction.print_time_s,
@@ -168,6 +176,15 @@ def estimate_stl(
         warnings=tuple(warnings),
         fits=fits,
     )
+
+
+def _hull_candidates(vectors: np.ndarray, chunk: int = 1 << 17) -> np.ndarray:
+    """XY vertices that may lie on the convex hull (per-chunk pre-filter, so a 1M-triangle mesh stays cheap)."""
+    parts = []
+    for a in range(0, len(vectors), chunk):
+        pts = np.asarray(vectors[a : a + chunk, :, :2], dtype=np.float64).reshape(-1, 2)
+        parts.append(convex_hull_xy(pts))
+    return np.concatenate(parts) if parts else np.zeros((0, 2))
 
 
 def _drop_degenerate(vectors: np.ndarray) -> np.ndarray:

@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_FILE_BYTES = 512 * 1024 * 1024
 _HEADER_BYTES = 84
 _RECORD_BYTES = 50
-_CHUNK = 1 << 17
+_CHUNK = 1 << 15
 
 _MAGIC = {
     b"\x89PNG": "a PNG image",
@@ -124,11 +124,18 @@ def _load_ascii(path: Path) -> np.ndarray:
 
 
 def _check_vectors(path: Path, vectors: np.ndarray) -> np.ndarray:
-    finite = np.isfinite(vectors).all(axis=(1, 2))
-    if not finite.all():
-        bad = int((~finite).sum())
+    bad = 0
+    extreme = 0.0
+    for a in range(0, len(vectors), _CHUNK):
+        chunk = vectors[a : a + _CHUNK]
+        lo, hi = float(chunk.min()), float(chunk.max())
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            bad += int((~np.isfinite(chunk).all(axis=(1, 2))).sum())
+        else:
+            extreme = max(extreme, -lo, hi)
+    if bad:
         raise MeshError(f"{path}: {bad} triangle(s) have NaN or infinite coordinates")
-    if float(np.abs(vectors).max()) > 1e6:
+    if extreme > 1e6:
         raise MeshError(f"{path}: coordinates beyond 1 km; the file is corrupt or not in millimetres")
     return vectors
 
@@ -148,9 +155,10 @@ def mesh_info(vectors: np.ndarray) -> MeshInfo:
     hi = vectors.max(axis=(0, 1)).astype(np.float64)
     centre = (lo + hi) / 2
     z_bed = lo[2] + 1e-3
-    for a, b in _chunks(n):
-        v = vectors[a:b].astype(np.float64)
-        v -= centre
+    c32 = centre.astype(np.float32)
+    for a, b in _chunks(n, 1 << 16):
+        # float32 component arithmetic on centred coordinates; sums accumulate in float64.
+        v = vectors[a:b] - c32
         x0, y0, z0 = v[:, 0, 0], v[:, 0, 1], v[:, 0, 2]
         x1, y1, z1 = v[:, 1, 0], v[:, 1, 1], v[:, 1, 2]
         x2, y2, z2 = v[:, 2, 0], v[:, 2, 1], v[:, 2, 2]
@@ -160,16 +168,17 @@ def mesh_info(vectors: np.ndarray) -> MeshInfo:
         cy = az * bx - ax * bz
         cz = ax * by - ay * bx
         dbl = np.sqrt(cx * cx + cy * cy + cz * cz)
-        volume += float((x0 * (y1 * z2 - z1 * y2) + y0 * (z1 * x2 - x1 * z2) + z0 * (x1 * y2 - y1 * x2)).sum()) / 6
-        area += float(dbl.sum()) / 2
-        vec_area += np.array([cx.sum(), cy.sum(), cz.sum()]) / 2
-        degenerate += int((dbl < 1e-12).sum())
-        with np.errstate(invalid="ignore", divide="ignore"):
-            nz = np.where(dbl > 0, cz / np.where(dbl > 0, dbl, 1.0), 0.0)
+        # volume: sum of v0 . (v1 x v2) / 6 == sum of (v0 . (a x b)) / 6 with a, b the edge vectors
+        volume += float(np.dot(x0.astype(np.float64), cx) + np.dot(y0.astype(np.float64), cy)
+                        + np.dot(z0.astype(np.float64), cz)) / 6
+        area += float(dbl.sum(dtype=np.float64)) / 2
+        vec_area += np.array([cx.sum(dtype=np.float64), cy.sum(dtype=np.float64), cz.sum(dtype=np.float64)]) / 2
+        degenerate += int(np.count_nonzero(dbl <= 1e-12))
+        nz = cz / np.maximum(dbl, np.float32(1e-30))
         tri_area = dbl / 2
-        above_bed = np.minimum(np.minimum(z0, z1), z2) + centre[2] > z_bed
-        overhang += float(tri_area[(nz < -0.7072) & above_bed].sum())
-        up += float(tri_area[nz > 0.7072].sum())
+        above_bed = np.minimum(np.minimum(z0, z1), z2) + c32[2] > z_bed
+        overhang += float(tri_area[(nz < -0.7072) & above_bed].sum(dtype=np.float64))
+        up += float(tri_area[nz > 0.7072].sum(dtype=np.float64))
     open_fraction = float(np.linalg.norm(vec_area) / area) if area > 0 else 1.0
     return MeshInfo(
         triangles=n,

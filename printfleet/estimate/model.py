@@ -20,7 +20,7 @@ from printfleet.estimate.profile import SlicerProfile
 
 logger = logging.getLogger(__name__)
 
-_CHUNK = 1 << 16
+_CHUNK = 1 << 15
 _MAX_GRID_CELLS = 40_000_000  # layers x cells per layer; the grid coarsens above this
 _Z_EPS = 1e-5
 
@@ -94,22 +94,34 @@ def _layer_planes(height: float, profile: SlicerProfile) -> tuple[np.ndarray, np
 
 
 def _slice_segments(vectors: np.ndarray, z_mid: np.ndarray, origin: np.ndarray):
-    """Cut every triangle with every mid-plane it spans. Returns layer, x1, y1, x2, y2, nz per segment."""
-    out: list[tuple[np.ndarray, ...]] = []
+    """Cut every triangle with every mid-plane it spans.
+
+    Returns layer (int32) and x1, y1, x2, y2, nz (float32) per segment, oriented so that the solid is on the
+    left. Two chunked passes (count, then fill preallocated arrays) keep memory near the output size.
+    """
     n = len(vectors)
+    counts = []
     for a in range(0, n, _CHUNK):
-        v = vectors[a : a + _CHUNK].astype(np.float64)
-        v -= origin
-        z = v[:, :, 2]
-        zlo = z.min(axis=1)
-        zhi = z.max(axis=1)
-        k0 = np.searchsorted(z_mid, zlo, side="left")
-        k1 = np.searchsorted(z_mid, zhi, side="left")
+        z = vectors[a : a + _CHUNK, :, 2]
+        k0 = np.searchsorted(z_mid, z.min(axis=1).astype(np.float64) - origin[2], side="left")
+        k1 = np.searchsorted(z_mid, z.max(axis=1).astype(np.float64) - origin[2], side="left")
+        counts.append(int((k1 - k0).sum()))
+    total = sum(counts)
+    layer_out = np.empty(total, np.int32)
+    x1o, y1o, x2o, y2o, nzo = (np.empty(total, np.float32) for _ in range(5))
+    pos = 0
+    for a in range(0, n, _CHUNK):
+        zc = vectors[a : a + _CHUNK, :, 2]
+        k0 = np.searchsorted(z_mid, zc.min(axis=1).astype(np.float64) - origin[2], side="left")
+        k1 = np.searchsorted(z_mid, zc.max(axis=1).astype(np.float64) - origin[2], side="left")
         cnt = k1 - k0
-        keep = cnt > 0
-        if not keep.any():
+        keep = np.nonzero(cnt > 0)[0]
+        if len(keep) == 0:
             continue
-        v, z, k0, cnt = v[keep], z[keep], k0[keep], cnt[keep]
+        v = vectors[a + keep].astype(np.float64)
+        v -= origin
+        k0, cnt = k0[keep], cnt[keep]
+        z = v[:, :, 2]
         e1 = v[:, 1] - v[:, 0]
         e2 = v[:, 2] - v[:, 0]
         nx = e1[:, 1] * e2[:, 2] - e1[:, 2] * e2[:, 1]
@@ -139,15 +151,16 @@ def _slice_segments(vectors: np.ndarray, z_mid: np.ndarray, origin: np.ndarray):
         # Orient so that the outward normal is on the right: direction . (-ny, nx) > 0.
         dx, dy = pbx - pax, pby - pay
         flip = (dx * -ny[tri] + dy * nx[tri]) < 0
-        x1 = np.where(flip, pbx, pax)
-        y1 = np.where(flip, pby, pay)
-        x2 = np.where(flip, pax, pbx)
-        y2 = np.where(flip, pay, pby)
-        out.append((layer.astype(np.int32), x1, y1, x2, y2, (nz / norm)[tri].astype(np.float32)))
-    if not out:
-        empty = np.zeros(0)
-        return np.zeros(0, np.int32), empty, empty, empty, empty, np.zeros(0, np.float32)
-    return tuple(np.concatenate(parts) for parts in zip(*out))
+        m = len(tri)
+        sl = slice(pos, pos + m)
+        layer_out[sl] = layer
+        x1o[sl] = np.where(flip, pbx, pax)
+        y1o[sl] = np.where(flip, pby, pay)
+        x2o[sl] = np.where(flip, pax, pbx)
+        y2o[sl] = np.where(flip, pay, pby)
+        nzo[sl] = (nz / norm)[tri]
+        pos += m
+    return layer_out[:pos], x1o[:pos], y1o[:pos], x2o[:pos], y2o[:pos], nzo[:pos]
 
 
 def _chain(layer, x1, y1, x2, y2):
@@ -165,14 +178,17 @@ def _chain(layer, x1, y1, x2, y2):
 
     k_start = key(x1, y1)
     k_end = key(x2, y2)
-    order = np.argsort(k_start, kind="stable")
+    order = np.argsort(k_start).astype(np.int32)
     sorted_keys = k_start[order]
+    del k_start
     pos = np.searchsorted(sorted_keys, k_end)
-    pos_c = np.minimum(pos, n - 1)
-    found = sorted_keys[pos_c] == k_end
-    nxt = np.where(found, order[pos_c], -1)
+    np.minimum(pos, n - 1, out=pos)
+    found = sorted_keys[pos] == k_end
+    del sorted_keys, k_end
+    nxt = np.where(found, order[pos], np.int32(-1)).astype(np.int32)
+    del order, pos, found
     # Loop labels: propagate the minimum index along the successor pointers (pointer doubling).
-    idx = np.arange(n)
+    idx = np.arange(n, dtype=np.int32)
     label = idx.copy()
     ptr = np.where(nxt >= 0, nxt, idx)
     dead = nxt < 0
@@ -317,16 +333,148 @@ def _rasterise(layer, x1, y1, x2, y2, n_layers, x0, y0, cell, nx, ny):
     return winding[:, :, :nx]
 
 
-def layer_features(vectors: np.ndarray, profile: SlicerProfile, constants: ModelConstants = DEFAULT_CONSTANTS) -> LayerFeatures:
-    """Slice ``vectors`` (n, 3, 3) at every layer of ``profile`` and measure what the slicer will fill."""
-    lo = vectors.min(axis=(0, 1)).astype(np.float64)
-    hi = vectors.max(axis=(0, 1)).astype(np.float64)
+@dataclass(frozen=True)
+class _Grid:
+    x0: float
+    y0: float
+    cell: float
+    nx: int
+    ny: int
+
+
+def _classify_window(layer, x1, y1, x2, y2, n_win, first, n_layers, grid: _Grid, steps, grow, nt, nb,
+                     constants: ModelConstants, counters: dict[str, int]) -> dict[str, np.ndarray]:
+    """Rasterise layers ``first .. first + n_win`` and split each into perimeters, top, bottom/bridge, solid
+    and sparse infill. Counters (overlap, inverted, filled cells) are updated for the window's core only by
+    the caller's slicing, so they are taken from every layer here and de-duplicated by ``counters['seen']``."""
+    winding = _rasterise(layer, x1, y1, x2, y2, n_win, grid.x0, grid.y0, grid.cell, grid.nx, grid.ny)
+    seen = counters.setdefault("seen", 0)
+    fresh = slice(max(seen - first, 0), n_win)
+    counters["overlap"] += int(np.count_nonzero(winding[fresh] >= 2))
+    counters["inverted"] += int(np.count_nonzero(winding[fresh] < 0))
+    if constants.fill_rule == "evenodd":
+        mask = (winding % 2) != 0
+    elif constants.fill_rule == "positive":
+        mask = winding > 0
+    else:
+        mask = winding != 0
+    del winding
+    counters["filled"] += int(np.count_nonzero(mask[fresh]))
+    counters["seen"] = first + n_win
+    cell_area = grid.cell * grid.cell
+    interior = _erode(mask, steps) if steps else mask.copy()
+    above = np.zeros_like(mask)
+    above[:-1] = mask[1:]
+    below = np.zeros_like(mask)
+    below[1:] = mask[:-1]
+    # Layers beyond the window edge are known to be empty only at the object's ends.
+    if first + n_win < n_layers:
+        above[-1] = True
+    if first > 0:
+        below[0] = True
+    exposed_top = mask & ~above
+    exposed_bottom = mask & ~below
+    del above, below
+    # Top and bottom surfaces that reach inside the perimeters are grown into the infill area to anchor them
+    # (PrusaSlicer's 3 mm margin).
+    top_cells = _dilate_layers(exposed_top & interior, grow) & interior
+    bottom_cells = _dilate_layers(exposed_bottom & interior, grow) & interior
+    del exposed_top, exposed_bottom
+    # Shells propagate top_solid_layers down and bottom_solid_layers up (discover_horizontal_shells).
+    shell = top_cells | bottom_cells
+    for j in range(1, nt):
+        shell[: n_win - j] |= top_cells[j:] & interior[: n_win - j]
+    for j in range(1, nb):
+        shell[j:] |= bottom_cells[: n_win - j] & interior[j:]
+    if constants.vertical_shells:
+        # ensure_vertical_shell_thickness: infill area not inside the infill area of every layer within
+        # the top/bottom shell range becomes solid, so sloped walls keep their shell thickness.
+        covered = np.ones_like(mask)
+        for j in range(1, nt):
+            covered[: n_win - j] &= interior[j:]
+            if first + n_win >= n_layers:
+                covered[n_win - j :] = False
+        for j in range(1, nb):
+            covered[j:] &= interior[: n_win - j]
+            if first == 0:
+                covered[:j] = False
+        vshell = interior & ~covered & ~shell
+        del covered
+        # PrusaSlicer's opening drops strips narrower than ~0.65 line spacing. One-cell strips on the raster
+        # are 0-0.9 mm wide, so they count with a weight (thin_shell_weight); wider ones count fully.
+        opened = _dilate(_erode(vshell, 1), 1) & vshell
+        thin_shell = vshell & ~opened
+        shell |= opened
+        del vshell, opened
+    else:
+        thin_shell = np.zeros_like(mask)
+    bridge_cells = bottom_cells & ~top_cells
+    if first == 0:
+        bridge_cells[0] = False
+    internal_solid = shell & ~top_cells & ~bridge_cells
+    sparse = interior & ~shell & ~thin_shell
+
+    def cells(m: np.ndarray) -> np.ndarray:
+        return np.count_nonzero(m, axis=(1, 2)).astype(np.float64) * cell_area
+
+    manhattan = math.pi / 4 * grid.cell
+    return {
+        "raster": cells(mask),
+        "interior": cells(interior),
+        "top": cells(top_cells),
+        "solid": cells(internal_solid),
+        "thin": cells(thin_shell),
+        "islands": np.maximum(_euler(mask), 0.0),
+        "bridge": cells(bridge_cells),
+        "sparse": cells(sparse),
+        "solid_edges": _edges(shell).astype(np.float64) * manhattan,
+        "sparse_edges": _edges(sparse).astype(np.float64) * manhattan,
+    }
+
+
+def slice_layers(vectors: np.ndarray, profile: SlicerProfile, *,
+                 bounds: tuple[np.ndarray, np.ndarray] | None = None) -> Slices:
+    """Cut ``vectors`` (n, 3, 3) at the mid-plane of every layer of ``profile``.
+
+    ``bounds`` (min and max corner) saves a pass when the caller has them (:func:`mesh.mesh_info`).
+    """
+    if bounds is None:
+        lo = vectors.min(axis=(0, 1)).astype(np.float64)
+        hi = vectors.max(axis=(0, 1)).astype(np.float64)
+    else:
+        lo, hi = (np.asarray(b, dtype=np.float64) for b in bounds)
     origin = np.array([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, lo[2]])
     height = float(hi[2] - lo[2])
     tops, heights = _layer_planes(height, profile)
     z_mid = tops - heights / 2 + _Z_EPS
+    segments = _slice_segments(vectors, z_mid, origin)
+    return Slices(tops, heights, lo, hi, segments)
+
+
+@dataclass
+class Slices:
+    """Oriented mid-plane segments of every layer (layer, x1, y1, x2, y2, nz), centred on the bounding box."""
+
+    z_top_mm: np.ndarray
+    height_mm: np.ndarray
+    bbox_min: np.ndarray
+    bbox_max: np.ndarray
+    segments: tuple[np.ndarray, ...]
+
+
+def layer_features(vectors: np.ndarray, profile: SlicerProfile, constants: ModelConstants = DEFAULT_CONSTANTS,
+                   *, bounds: tuple[np.ndarray, np.ndarray] | None = None) -> LayerFeatures:
+    """Slice ``vectors`` (n, 3, 3) at every layer of ``profile`` and measure what the slicer will fill."""
+    return features_from_slices(slice_layers(vectors, profile, bounds=bounds), profile, constants)
+
+
+def features_from_slices(slices: Slices, profile: SlicerProfile,
+                         constants: ModelConstants = DEFAULT_CONSTANTS) -> LayerFeatures:
+    """Per-layer geometry from :func:`slice_layers` (consumes ``slices.segments`` to save memory)."""
+    tops, heights, lo, hi = slices.z_top_mm, slices.height_mm, slices.bbox_min, slices.bbox_max
     n_layers = len(tops)
-    layer, x1, y1, x2, y2, nz = _slice_segments(vectors, z_mid, origin)
+    layer, x1, y1, x2, y2, nz = slices.segments
+    slices.segments = ()
     nxt, label, in_open = _chain(layer, x1, y1, x2, y2)
     open_ends = int((nxt < 0).sum())
     if constants.drop_open_loops and in_open.any() and not in_open.all():
@@ -337,42 +485,51 @@ def layer_features(vectors: np.ndarray, profile: SlicerProfile, constants: Model
     dx, dy = x2 - x1, y2 - y1
     seg_len = np.hypot(dx, dy)
     outline = np.bincount(layer, weights=seg_len, minlength=n_layers)
-    area = np.bincount(layer, weights=(x1 * y2 - x2 * y1), minlength=n_layers) / 2
+    area = np.bincount(layer, weights=(x1.astype(np.float64) * y2 - x2.astype(np.float64) * y1), minlength=n_layers) / 2
 
     # ---- loops, small perimeters, corners, overhangs
-    loop_ids, loop_inv = np.unique(label, return_inverse=True) if len(label) else (np.zeros(0), np.zeros(0, int))
-    loop_len = np.bincount(loop_inv, weights=seg_len) if len(label) else np.zeros(0)
-    loop_layer = np.zeros(len(loop_ids), dtype=np.int64)
-    if len(label):
-        loop_layer[loop_inv] = layer
-    loops = np.bincount(loop_layer, minlength=n_layers).astype(np.float64)
+    n_seg = len(label)
+    loop_len = np.bincount(label, weights=seg_len, minlength=n_seg) if n_seg else np.zeros(0)
+    is_root = label == np.arange(n_seg)
+    loops = np.bincount(layer[is_root], minlength=n_layers).astype(np.float64)
     small_threshold = 2 * math.pi * 6.5
-    small_loop = (loop_len < small_threshold)[loop_inv] if len(label) else np.zeros(0, bool)
+    small_loop = loop_len[label] < small_threshold if n_seg else np.zeros(0, bool)
+    del loop_len, is_root
     small_loop_mm = np.bincount(layer, weights=seg_len * small_loop, minlength=n_layers)
 
-    safe = np.maximum(seg_len, 1e-12)
+    safe = np.maximum(seg_len, np.float32(1e-12))
     ux, uy = dx / safe, dy / safe
+    del safe, dx, dy
+    n_seg = len(nxt)
     has_next = nxt >= 0
-    nidx = np.where(has_next, nxt, np.arange(len(nxt)))
+    nidx = np.where(has_next, nxt, np.arange(n_seg, dtype=np.int32))
+    prev = np.full(n_seg, -1, dtype=np.int32)
+    prev[nxt[has_next]] = np.nonzero(has_next)[0].astype(np.int32)
     jerk = profile.jerk_xy
     perim_times = []
+    block = 1 << 17
     for speed, accel in (
         (profile.perimeter_speed, profile.perimeter_acceleration or profile.default_acceleration),
         (profile.external_perimeter_speed, profile.perimeter_acceleration or profile.default_acceleration),
     ):
         speed = _cap_speed(speed, profile, profile.perimeter_width_mm, profile.layer_height_mm)
         accel = min(accel or profile.max_acceleration_extruding, profile.max_acceleration_extruding)
-        if len(layer) == 0:
-            perim_times.append(np.zeros(n_layers))
-            continue
-        f_out = _junction_speed_factor(ux, uy, ux[nidx], uy[nidx], speed, jerk)
-        f_out = np.where(has_next, f_out, jerk / speed)
-        v_end = np.minimum(f_out * speed, speed)
-        prev = np.full(len(nxt), -1)
-        prev[nxt[has_next]] = np.nonzero(has_next)[0]
-        v_start = np.where(prev >= 0, v_end[np.maximum(prev, 0)], min(jerk, speed))
-        t = _segment_times(seg_len, speed, v_start, v_end, accel)
-        perim_times.append(np.bincount(layer, weights=t, minlength=n_layers))
+        v_end = np.empty(n_seg, dtype=np.float32)
+        for a0 in range(0, n_seg, block):
+            sl = slice(a0, a0 + block)
+            nb_ = nidx[sl]
+            f_out = _junction_speed_factor(ux[sl], uy[sl], ux[nb_], uy[nb_], speed, jerk)
+            v_end[sl] = np.where(has_next[sl], np.minimum(f_out * speed, speed), min(jerk, speed))
+        t_layer = np.zeros(n_layers)
+        for a0 in range(0, n_seg, block):
+            sl = slice(a0, a0 + block)
+            pv = prev[sl]
+            v_start = np.where(pv >= 0, v_end[np.maximum(pv, 0)], min(jerk, speed))
+            t = _segment_times(seg_len[sl], speed, v_start, v_end[sl], accel)
+            t_layer += np.bincount(layer[sl], weights=t, minlength=n_layers)
+        perim_times.append(t_layer)
+        del v_end
+    del ux, uy, nidx, prev, has_next
     perim_time_unit, ext_time_unit = perim_times
 
     # Overhanging outline: the wall leans out more than half an extrusion width per layer.
@@ -400,77 +557,35 @@ def layer_features(vectors: np.ndarray, profile: SlicerProfile, constants: Model
     nyc = int(math.ceil(width_y / cell))
     gx0 = -width_x / 2
     gy0 = -width_y / 2
-    winding = _rasterise(layer, x1, y1, x2, y2, n_layers, gx0, gy0, cell, nxc, nyc)
-    overlap_cells = int(np.count_nonzero(winding >= 2))
-    inverted_cells = int(np.count_nonzero(winding < 0))
-    if constants.fill_rule == "evenodd":
-        mask = (winding % 2) != 0
-    elif constants.fill_rule == "positive":
-        mask = winding > 0
-    else:
-        mask = winding != 0
-    del winding
-    cell_area = cell * cell
-    per_layer = np.count_nonzero(mask, axis=(1, 2))
-    filled_cells = int(per_layer.sum())
-    raster_area = per_layer * cell_area
-    interior = _erode(mask, steps_eff) if steps_eff else mask.copy()
-
     nt = max(profile.top_solid_layers, 0)
     nb = max(profile.bottom_solid_layers, 0)
     if profile.top_solid_min_thickness_mm > 0 and nt > 0:
         nt = max(nt, int(math.ceil(profile.top_solid_min_thickness_mm / h - 1e-6)))
     if profile.bottom_solid_min_thickness_mm > 0 and nb > 0:
         nb = max(nb, int(math.ceil((profile.bottom_solid_min_thickness_mm - profile.first_layer_height_mm) / h - 1e-6)) + 1)
-    above = np.zeros_like(mask)
-    above[:-1] = mask[1:]
-    below = np.zeros_like(mask)
-    below[1:] = mask[:-1]
-    exposed_top = mask & ~above
-    exposed_bottom = mask & ~below
-    del above, below
-    # Top and bottom surfaces are grown into the infill area to anchor them (PrusaSlicer's 3 mm margin).
     grow = int(round(constants.solid_grow_mm / cell)) if profile.fill_density > 0 else 0
-    # Only surfaces that reach inside the perimeters exist as fill surfaces; those are then grown.
-    top_cells = _dilate_layers(exposed_top & interior, grow) & interior
-    bottom_cells = _dilate_layers(exposed_bottom & interior, grow) & interior
-    del exposed_top, exposed_bottom
-    # Shells propagate top_solid_layers down and bottom_solid_layers up (discover_horizontal_shells).
-    shell = top_cells | bottom_cells
-    for j in range(1, nt):
-        shell[: n_layers - j] |= top_cells[j:] & interior[: n_layers - j]
-    for j in range(1, nb):
-        shell[j:] |= bottom_cells[: n_layers - j] & interior[j:]
-    if constants.vertical_shells:
-        # ensure_vertical_shell_thickness: infill area not inside the infill area of every layer within
-        # the top/bottom shell range becomes solid, so sloped walls keep their shell thickness.
-        covered = np.ones_like(mask)
-        for j in range(1, nt):
-            covered[: n_layers - j] &= interior[j:]
-            covered[n_layers - j :] = False
-        for j in range(1, nb):
-            covered[j:] &= interior[: n_layers - j]
-            covered[:j] = False
-        vshell = interior & ~covered & ~shell
-        # PrusaSlicer's opening drops strips narrower than ~0.65 line spacing. One-cell strips on the raster
-        # are 0-0.9 mm wide, so they count with a weight (thin_shell_weight); wider ones count fully.
-        opened = _dilate(_erode(vshell, 1), 1) & vshell
-        thin_shell = vshell & ~opened
-        shell |= opened
-        del covered, vshell, opened
-    else:
-        thin_shell = np.zeros_like(mask)
-        del covered
-    bridge_cells = bottom_cells & ~top_cells
-    bridge_cells[0] = False
-    internal_solid = shell & ~top_cells & ~bridge_cells
-    sparse = interior & ~shell & ~thin_shell
-    solid_any = shell
-
-    def cells(m):
-        return np.count_nonzero(m, axis=(1, 2)).astype(np.float64) * cell_area
-
-    manhattan = math.pi / 4 * cell
+    grid = _Grid(gx0, gy0, cell, nxc, nyc)
+    # Layers are classified in batches with a halo of neighbouring layers, so memory stays bounded.
+    order = np.argsort(layer, kind="stable")
+    layer_s = layer[order]
+    halo = max(nt, nb) + 1
+    per_batch = max(8, int(1_500_000 // max(nxc * nyc, 1)))
+    stats: dict[str, np.ndarray] = {}
+    counters = {"overlap": 0, "inverted": 0, "filled": 0}
+    for a in range(0, n_layers, per_batch):
+        b = min(a + per_batch, n_layers)
+        lo_l, hi_l = max(a - halo, 0), min(b + halo, n_layers)
+        i0, i1 = np.searchsorted(layer_s, [lo_l, hi_l])
+        idx = order[i0:i1]
+        part = _classify_window(
+            layer[idx] - lo_l, x1[idx], y1[idx], x2[idx], y2[idx], hi_l - lo_l, lo_l, n_layers, grid,
+            steps_eff, grow, nt, nb, constants, counters,
+        )
+        for key, values in part.items():
+            stats.setdefault(key, np.zeros(n_layers))[a:b] = values[a - lo_l : b - lo_l]
+    del order, layer_s
+    overlap_cells, inverted_cells, filled_cells = counters["overlap"], counters["inverted"], counters["filled"]
+    raster_area = stats["raster"]
     regions = np.zeros(n_layers)
     features = LayerFeatures(
         z_top_mm=tops,
@@ -478,15 +593,15 @@ def layer_features(vectors: np.ndarray, profile: SlicerProfile, constants: Model
         outline_mm=outline,
         area_mm2=area,
         raster_area_mm2=raster_area,
-        interior_mm2=cells(interior),
-        top_mm2=cells(top_cells),
-        solid_mm2=cells(internal_solid),
-        thin_shell_mm2=cells(thin_shell),
-        islands=np.maximum(_euler(mask), 0.0),
-        bridge_mm2=cells(bridge_cells),
-        sparse_mm2=cells(sparse),
-        solid_edges_mm=_edges(solid_any).astype(np.float64) * manhattan,
-        sparse_edges_mm=_edges(sparse).astype(np.float64) * manhattan,
+        interior_mm2=stats["interior"],
+        top_mm2=stats["top"],
+        solid_mm2=stats["solid"],
+        thin_shell_mm2=stats["thin"],
+        islands=stats["islands"],
+        bridge_mm2=stats["bridge"],
+        sparse_mm2=stats["sparse"],
+        solid_edges_mm=stats["solid_edges"],
+        sparse_edges_mm=stats["sparse_edges"],
         loops=loops,
         small_loop_mm=small_loop_mm,
         overhang_mm=overhang_mm,
