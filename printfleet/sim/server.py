@@ -6,6 +6,9 @@ REST: ``<url>/printers/<id>/api/...`` (the OctoPrint subset printfleet's driver 
 "at_fraction": 0.5, "count": 1, "duration_s": 10}`` and ``GET <url>/sim/printers``.
 MQTT: each printer publishes under its base topic in the OctoPrint-MQTT layout.
 
+Times: the clock runs ``speed`` times faster; ``printTime``/``printTimeLeft`` and MQTT ``time`` are in
+simulated seconds (what a real printer printing that file would report), ``_timestamp`` is wall time.
+
 One process, one HTTP server (a thread per request), one MQTT connection, one clock thread. Since one
 MQTT connection has one last will, a killed simulator leaves its printers to the status service's
 silence timeout; an orderly stop publishes ``disconnected`` for each printer.
@@ -60,6 +63,7 @@ class SimFleet:
         self._mqtt: mqtt.Client | None = None
         self._mqtt_host_port = mqtt_host_port
         self._mqtt_up = threading.Event()
+        self._broker_down_logged = False
         self.load_records()
 
     # ------------------------------------------------------------ records
@@ -115,12 +119,21 @@ class SimFleet:
             logger.warning("broker refused the simulator: %s", reason_code)
             return
         self._mqtt_up.set()
+        if self._broker_down_logged:
+            logger.info("broker reached; publishing printer status")
+        self._broker_down_logged = False
         with self.lock:
             for printer_id, printer in self.printers.items():
                 if printer.host_up:
                     self._publish(printer_id, [("mqtt", "connected", True),
                                                ("progress/printing", {"location": "", "path": "", "progress": 0}, True),
                                                *printer.temperature_messages()])
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: object) -> None:
+        if not self._broker_down_logged:
+            self._broker_down_logged = True
+            host, port = self._mqtt_host_port or ("?", 0)
+            logger.warning("cannot reach the broker %s:%s; serving REST only until it is there", host, port)
 
     # ------------------------------------------------------------ life cycle
 
@@ -129,6 +142,7 @@ class SimFleet:
         if self._mqtt_host_port is not None:
             client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"printfleet-sim-{id(self):x}")
             client.on_connect = self._on_connect
+            client.on_connect_fail = self._on_connect_fail
             client.reconnect_delay_set(1, 5)
             client.max_queued_messages_set(100_000)
             client.connect_async(*self._mqtt_host_port, keepalive=15)

@@ -36,6 +36,11 @@ def wait_state(service: StatusService, predicate: Callable[[PrinterState], bool]
         time.sleep(0.05)
 
 
+def mqtt_printing(state: PrinterState) -> bool:
+    """PRINTING with its job, as told over MQTT (PrinterStateChanged may come just before PrintStarted)."""
+    return state.status is PrinterStatus.PRINTING and state.source is StateSource.MQTT and state.job is not None
+
+
 @pytest.fixture()
 def fleet(tmp_path: Path, octoprint, monkeypatch: pytest.MonkeyPatch) -> FleetConfig:  # noqa: ANN001
     monkeypatch.setenv("PF_TEST_OCTOPRINT_KEY", octoprint.api_key)
@@ -84,9 +89,7 @@ def test_states_and_progress_arrive_over_mqtt(
     own.loop_start()
     try:
         _print(driver, gcode_files["slow"], "mqtt-progress.gcode")
-        printing = wait_state(
-            service, lambda s: s.status is PrinterStatus.PRINTING and s.source is StateSource.MQTT, 10
-        )
+        printing = wait_state(service, mqtt_printing, 10)
         assert printing.job is not None and printing.job.file_name == "mqtt-progress.gcode"
         progressed = wait_state(service, lambda s: s.job is not None and (s.job.fraction or 0) > 0.02, 15)
         assert progressed.source is StateSource.MQTT and progressed.job.elapsed_s is not None
@@ -126,7 +129,7 @@ def test_broker_restart_status_resumes(
     assert service.link.wait_connected(15), "the status service did not reconnect"
     time.sleep(3)  # the plugin reconnects on its own schedule (1-2 s)
     _print(driver, gcode_files["slow"], "after-restart.gcode")
-    state = wait_state(service, lambda s: s.status is PrinterStatus.PRINTING and s.source is StateSource.MQTT, 15)
+    state = wait_state(service, mqtt_printing, 15)
     assert state.job is not None and state.job.file_name == "after-restart.gcode"
     driver.cancel()
     wait_state(service, lambda s: s.status is PrinterStatus.IDLE, 10)
