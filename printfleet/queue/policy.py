@@ -1,7 +1,7 @@
 """The scheduling policy: which queued job goes to which printer now, and when every other job will start.
 
 Pure: plain frozen dataclasses in, a :class:`Plan` out; no database, Redis or network. The dispatcher
-(``printfleet.queue.dispatcher``) builds the snapshot and carries out ``plan.assignments``; the simulator
+(``printfleet.queue.dispatch``) builds the snapshot and carries out ``plan.assignments``; the simulator
 (``printfleet.queue.simulate``) replays whole workloads through the same :func:`plan`.
 
 All times are POSIX seconds (``float``, UTC); the site's timezone is only used for opening hours, per-day
@@ -10,36 +10,47 @@ caps and the wording of reasons.
 How a plan is made
 ------------------
 1. **Eligibility.** A job needs approval (``PENDING``), fits no printer of the fleet (build volume with
-   any rotation about Z, nozzle, material, colour, tags), or is too long for any opening window when
-   unattended printing is off: it waits with that reason and no start time.
+   any rotation about Z, nozzle, material, colour, tags), is longer than any opening window when
+   unattended printing is off, or exceeds a per-member cap on its own: it waits with that reason and no
+   start time, so nothing is dropped silently.
 2. **Ranking** (:class:`Ordering`).
 
-   * ``fifo``: priority, then submission time. This is what the dispatch issue asks for first.
-   * ``least-used``: priority, then the user's printer-seconds in the fair-share window, then submission.
-     The "obvious" fair rule, kept as a baseline for the benchmark.
-   * ``fair`` (default): weighted fair queueing over printer-time. Each user has a virtual clock that
-     starts at their (weighted) printer-seconds used in the recent window; their queued jobs, in their
-     own priority/submission order, get *virtual finish tags* ``clock += print_s / weight``. Jobs are
-     served by priority, then smallest finish tag. Compared with "least used first" this (a) charges a
-     user for the jobs they have *queued*, not only those already run, so one member's batch of 40
-     jobs interleaves with everybody else's instead of winning every other turn; and (b) includes the
-     job's own length, so among light users short jobs go first (shortest-job preference bounded by
-     fairness: a long job's tag does not grow while it waits, so it is not starved).
-3. **Long-job throttle** (``fair`` only, ``SiteRules.long_job_share``). Light users mostly wait because
-   every printer is busy with somebody's long print when their short job arrives. While other members
-   have work queued, one user's *long* prints (``>= long_job_s``) may hold at most ``long_job_share`` of
-   the printers able to run them; the rest keep turning over and are free within the hour. When nobody
-   else is waiting the throttle does not apply, so the fleet is not left idle for an imagined member.
-4. **Starting now.** In rank order, a job starts now if the site is open, it finishes before closing plus
-   the margin (when unattended printing is off), the user's caps allow it, fewer than ``max_heating``
-   printers are heating up, and a compatible printer is idle with its bed confirmed clear. Among those
-   printers it takes the one with the material (then colour) loaded, then the smallest that fits, so
-   large printers stay free for large parts. Lower-ranked jobs may use printers a higher-ranked job
-   cannot use now (backfilling); nothing is held back for a job that cannot start anyway.
-5. **Estimates.** The remaining jobs are list-scheduled in rank order on a copy of the fleet's timeline
-   (each printer's next free time), moved into the next opening window where needed. The estimated start
-   assumes the estimates hold and no higher-ranked job arrives; the reason names the constraint that
-   binds (:class:`ReasonCode`), and :func:`render_reason` turns it into a sentence.
+   * ``fifo``: priority, then submission time (what the dispatch issue asks for first).
+   * ``least-used``: priority, then the member's printer-seconds in the fair-share window, then
+     submission. The obvious fair rule, kept as the benchmark's baseline.
+   * ``fair`` (default): weighted fair queueing over printer-time. A member's *claim* is the weighted
+     printer-seconds they used in the window plus everything they have queued (``backlog_weight``);
+     their jobs, in their own priority/submission order, get finish tags ``claim + print_s / weight``
+     accumulated job by job. Jobs are served by priority, then smallest tag. Unlike "least used first",
+     a member with a batch of 40 queued jobs is charged for the batch *before* it runs, so one short job
+     from somebody else is not stuck behind it; and the tag includes the job's own length, so among
+     light members short jobs go first, while a long job's tag does not grow as it waits (no starvation).
+3. **Reserving capacity, and look-ahead over the opening hours** (``fair`` only). Light members mostly
+   wait because every printer is busy with a long print when their short job arrives, so:
+
+   * *long-job share*: while the space is open, prints of ``long_job_s`` or more may occupy at most
+     ``long_job_share`` of the printers; the rest keep turning over short jobs (within the last
+     ``long_job_s`` before closing with unattended printing on, long prints may take every printer:
+     they run mostly overnight);
+   * *overnight start*: with unattended printing on, a print that would end while the space is closed
+     anyway starts as late as possible (before closing, leaving time for the heat-up stagger, and still
+     ending before the next opening). That costs the fleet nothing, since the printer could not start
+     another job before the morning, and keeps printers free for the evening's short jobs;
+   * *carried-over long jobs first*: with unattended printing off, a job of ``at_risk_min_s`` or more
+     that was already waiting at opening time goes first once its last chance to start today is less than
+     ``at_risk_s`` away, so long jobs do not miss their morning window day after day.
+4. **Starting now.** In that order, a job starts now if the site is open, it finishes before closing plus
+   the margin (unattended printing off), the member's caps allow it, fewer than ``max_heating`` printers
+   are heating up, and a compatible printer is idle with its bed confirmed clear. Among those printers it
+   takes the one with the material loaded (a spool swap only as a fallback), then the one fewest waiting
+   jobs could use, then the smallest and most common (so big printers and rare colours stay free for the
+   requests that need them). A job that fits several printers leaves the last idle one of a kind to a job
+   that fits only that one, when another printer it fits frees up within ``flex_defer_s``. Lower-ranked jobs
+   may use printers a higher-ranked job cannot use now (backfilling).
+5. **Estimates.** The other jobs are list-scheduled in rank order on a copy of the fleet's timeline (each
+   printer's next free time), moved into the next allowed opening window where needed. The estimated start
+   assumes the estimates hold and no higher-ranked job arrives. The reason names the constraint that binds
+   (:class:`ReasonCode` plus parameters), and :func:`render_reason` turns it into a sentence.
 
 Performance: printers are grouped into capability classes and each class keeps a heap of free times,
 so a plan costs about O(jobs x classes a job fits + jobs log jobs).
@@ -230,9 +241,6 @@ class SiteRules:
     default_weight: float = 1.0
     long_job_s: float = 2 * 3600
     long_job_share: float | None = 0.8
-    long_job_global: bool = True
-    long_job_always: bool = False
-    long_job_evening: bool = True
     overnight_hold: bool = True
     max_jobs_at_once: int | None = None
     max_print_s_per_day: float | None = None
@@ -765,30 +773,27 @@ def plan(
         eligible.append(job)
     ranked = _rank(eligible, rules, usage)
 
-    # -- long-job throttle (fair only) ----------------------------------------------------------
+    # -- long-job share (fair only) -------------------------------------------------------------
     share = rules.long_job_share if rules.ordering is Ordering.FAIR else None
     long_s = rules.long_job_s
-    long_running: dict[str, int] = {}
+    long_running = 0
+    long_ends: list[float] = []
     long_cap = 0
-    per_user = not rules.long_job_global
-    if share is not None and per_user and not rules.long_job_always and len({job.user for job in ranked}) < 2:
-        share = None
-    if share is not None and rules.unattended_printing and rules.long_job_evening:
+    if share is not None and rules.unattended_printing:
         closes_at = cal.closes_at(now)
         if closes_at is not None and closes_at - now <= long_s:
             share = None  # started now, a long print runs mostly overnight, when nobody else can print
     if share is not None:
-        capable = sum(len(c.printers) for c in classes)
-        long_cap = max(1, int(share * capable))
+        long_cap = max(1, math.ceil(share * sum(len(c.printers) for c in classes) - 1e-9))
         for p in printers:
             if (
                 p.status in (PrinterStatus.PRINTING, PrinterStatus.PAUSED, PrinterStatus.HEATING)
-                and p.current_user is not None
+                and not p.maintenance
                 and p.available_at is not None
                 and p.available_at - now >= long_s * 0.5
             ):
-                key = p.current_user if per_user else ""
-                long_running[key] = long_running.get(key, 0) + 1
+                long_running += 1
+                long_ends.append(p.available_at)
 
     # -- caps ------------------------------------------------------------------------------------
     max_at_once = rules.max_jobs_at_once
@@ -894,8 +899,10 @@ def plan(
             d = job.est_print_s
             user = job.user
             is_long = share is not None and d >= long_s
-            if is_long and long_running.get(user if per_user else "", 0) >= long_cap:
+            if is_long and long_running >= long_cap:
                 blocked[job.id] = Reason(ReasonCode.LONG_JOB_SHARE, {"share": share})
+                if long_ends:
+                    hold_until[job.id] = min(long_ends)
                 continue
             fit = compatible(job)
             chosen_cls: _Class | None = None
@@ -941,8 +948,8 @@ def plan(
             if week_cap is not None:
                 week_used[user] = week_used.get(user, 0.0) + d
             if is_long:
-                key = user if per_user else ""
-                long_running[key] = long_running.get(key, 0) + 1
+                long_running += 1
+                long_ends.append(now + d)
             started.add(job.id)
             if chosen_swap:
                 reason = Reason(ReasonCode.START_SWAP, {"material": _norm_material(job.material), "printer": p.id})
@@ -1033,7 +1040,9 @@ def plan(
             if max_at_once is not None:
                 bisect.insort(user_ends.setdefault(job.user, []), start + d)
             reason = blocked.get(job_id) if blocked else None
-            if reason is None:
+            if reason is not None:
+                reason = Reason(reason.code, {**reason.params, "start_at": start})
+            else:
                 if (
                     cap_code is None
                     and not stagger_blocked
@@ -1265,7 +1274,10 @@ def render_reason(reason: Reason, *, tz: ZoneInfo | str = "UTC", now: float = 0.
             "opens, so printers stay free this evening"
         )
     if code is ReasonCode.LONG_JOB_SHARE:
-        return f"other members are waiting and your long prints already use most printers{when}"
+        return (
+            f"long prints already use {round(100 * p.get('share', 1))} % of the printers; the rest stay free "
+            f"for short prints while the space is open{when}"
+        )
     if code is ReasonCode.AWAITING_APPROVAL:
         return "waiting for staff approval"
     if code is ReasonCode.REJECTED:

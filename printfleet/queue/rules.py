@@ -11,8 +11,9 @@ Example::
       ordering: fair               # fair | fifo | least-used
       fair_share_window_h: 168     # printer-hours used in the last week count against a member
       weights: {robotics-club: 2}  # a larger share for some accounts
-      long_job_h: 4                # while others wait, one member's prints of >= 4 h ...
-      long_job_share: 0.7          # ... may hold at most 70 % of the printers
+      long_job_h: 2                # while the space is open, prints of 2 h or more ...
+      long_job_share: 0.8          # ... may hold at most 80 % of the printers
+      overnight_start: true        # unattended printing: start overnight prints as late as is free
       max_jobs_at_once: 2
       max_hours_per_day: 12
       approval: {over_hours: 12, over_grams: 500, materials: [ABS, ASA], new_member_jobs: 1}
@@ -70,6 +71,9 @@ class PolicyConfig(_Strict):
     heatup_min: float = Field(default=10, ge=0, le=120)
     allow_material_swap: bool = False
     material_swap_min: float = Field(default=15, ge=0)
+    backlog_weight: float = Field(default=1.0, ge=0, le=1, description="share of queued work counted in a claim")
+    overnight_start: bool = True
+    flex_defer_min: float = Field(default=30, ge=0, le=24 * 60)
 
     @field_validator("weights")
     @classmethod
@@ -106,6 +110,9 @@ def site_rules(fleet: FleetConfig, *, ordering: Ordering | str | None = None) ->
         heatup_s=pol.heatup_min * 60.0,
         allow_material_swap=pol.allow_material_swap,
         material_swap_s=pol.material_swap_min * 60.0,
+        backlog_weight=pol.backlog_weight,
+        overnight_hold=pol.overnight_start,
+        flex_defer_s=pol.flex_defer_min * 60.0,
     )
 
 

@@ -484,6 +484,7 @@ def test_long_prints_leave_a_share_of_printers_for_short_ones() -> None:
     result = plan(fleet, jobs, site, now)
     assert len(result.assignments) == 4
     assert result.waiting["long4"].reason.code is ReasonCode.LONG_JOB_SHARE
+    assert result.waiting["long4"].start_at == now + 3 * H  # when the first long print ends
     result = plan(fleet, [*jobs, job("short", user="bob", est_print_s=H)], site, now)
     assert "short" in assigned(result)
     assert len(result.assignments) == 5
