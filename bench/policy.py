@@ -1,0 +1,260 @@
+"""Benchmark the scheduling policy: fairness against FIFO, and speed.
+
+    .venv/bin/python bench/policy.py            # about a minute on 2 cores
+
+Everything is measured in the same run, ratios against FIFO measured right next to them:
+
+1. On the two example workloads (``examples/``): the light members' (below the median of submitted
+   print-hours) mean *avoidable* wait (wait minus what opening hours alone force), fair against fifo, and
+   the same cut for the plain "least printer-hours used first" rule (``least-used``); utilisation against
+   FIFO; Jain's index; prints running while closed although unattended printing is off.
+2. The same figures over 10 more variants of each workload from the same generator (other seeds), so a
+   lucky example cannot carry the result.
+3. ``plan()`` for 1,000 printers and 20,000 queued jobs (median of 7 runs).
+4. A simulated week of a 30-printer space (the example fleet three times, three deadline weeks merged).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from printfleet.config import load_fleet  # noqa: E402
+from printfleet.queue.policy import (  # noqa: E402
+    Ordering,
+    PrinterSnapshot,
+    PrinterStatus,
+    QueuedJob,
+    SiteRules,
+    UserUsage,
+    plan,
+)
+from printfleet.queue.rules import site_rules  # noqa: E402
+from printfleet.queue.simulate import SimResult, WorkloadJob, fleet_printers, load_workload, simulate  # noqa: E402
+
+EXAMPLES = REPO / "examples"
+CASES = (
+    ("busy weekday", "fleet-weekday.yaml", "busy-weekday.jsonl", "busy_weekday"),
+    ("deadline week", "fleet-deadline.yaml", "deadline-week.jsonl", "deadline_week"),
+)
+POLICIES = ("fifo", "least-used", "fair")
+
+
+def _generator():  # noqa: ANN202 - the examples/make_workloads.py module
+    spec = importlib.util.spec_from_file_location("make_workloads", EXAMPLES / "make_workloads.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def compare(printers: list[PrinterSnapshot], jobs: list[WorkloadJob], rules: SiteRules) -> dict[str, float]:
+    """Run the three policies on one workload and return the figures the targets are about."""
+    results: dict[str, SimResult] = {
+        name: simulate(printers, jobs, dataclasses.replace(rules, ordering=Ordering(name))) for name in POLICIES
+    }
+    light = results["fifo"].light_users()
+    base = results["fifo"].mean_avoidable_wait(light)
+    util_fifo = results["fifo"].utilisation()
+
+    def cut(name: str) -> float:
+        return 1.0 - results[name].mean_avoidable_wait(light) / base if base > 0 else 1.0
+
+    return {
+        "light_wait_fifo_h": base / 3600,
+        "light_wait_fair_h": results["fair"].mean_avoidable_wait(light) / 3600,
+        "light_wait_least_used_h": results["least-used"].mean_avoidable_wait(light) / 3600,
+        "cut_fair": cut("fair"),
+        "cut_least_used": cut("least-used"),
+        "util_fifo": util_fifo,
+        "util_fair": results["fair"].utilisation(),
+        "util_ratio_fair": results["fair"].utilisation() / util_fifo,
+        "util_ratio_least_used": results["least-used"].utilisation() / util_fifo,
+        "jain_fifo": results["fifo"].jain_index(),
+        "jain_least_used": results["least-used"].jain_index(),
+        "jain_fair": results["fair"].jain_index(),
+        "past_closing_fair": results["fair"].ran_past_closing(),
+        "past_closing_fifo": results["fifo"].ran_past_closing(),
+        "never_ran": results["fair"].metrics()["never_ran"],
+        "light_users": len(light),
+        "jobs": len(jobs),
+    }
+
+
+def check(ok: bool) -> str:
+    return "ok  " if ok else "MISS"
+
+
+def bench_examples() -> list[dict[str, float]]:
+    print("1. Example workloads: fair against fifo, 'least printer-hours first' as the baseline")
+    rows = []
+    for label, fleet_name, workload_name, _ in CASES:
+        fleet = load_fleet(EXAMPLES / fleet_name)
+        r = compare(fleet_printers(fleet), load_workload(EXAMPLES / "workloads" / workload_name), site_rules(fleet))
+        rows.append(r)
+        unattended = site_rules(fleet).unattended_printing
+        print(f"   {label} ({workload_name}: {r['jobs']} jobs, {r['light_users']} light members)")
+        print(
+            f"     light members' mean avoidable wait: fifo {r['light_wait_fifo_h']:.2f} h, "
+            f"least-used {r['light_wait_least_used_h']:.2f} h, fair {r['light_wait_fair_h']:.2f} h"
+        )
+        print(
+            f"     [{check(r['cut_fair'] >= 0.60)}] cut by fair {r['cut_fair']:.1%} (target >= 60 %); "
+            f"least-used baseline {r['cut_least_used']:.1%}"
+        )
+        print(
+            f"     [{check(r['util_ratio_fair'] >= 0.98)}] utilisation fair {r['util_fair']:.3f} = "
+            f"{r['util_ratio_fair']:.3f} x fifo ({r['util_fifo']:.3f}) (target within 2 %); "
+            f"least-used {r['util_ratio_least_used']:.3f} x fifo"
+        )
+        print(
+            f"     [{check(r['jain_fair'] >= 0.9)}] Jain's index fair {r['jain_fair']:.3f} (target >= 0.9); "
+            f"fifo {r['jain_fifo']:.3f}, least-used {r['jain_least_used']:.3f}"
+        )
+        note = "" if not unattended else " (unattended printing is on here: prints may run overnight)"
+        print(
+            f"     [{check(r['past_closing_fair'] == 0)}] prints running while closed: fair "
+            f"{r['past_closing_fair']}, fifo {r['past_closing_fifo']}{note}; never ran (reported): {r['never_ran']}"
+        )
+    return rows
+
+
+def bench_variants(n: int = 10) -> None:
+    print(f"2. {n} more variants of each workload (seeds 1..{n} of examples/make_workloads.py)")
+    gen = _generator()
+    for label, fleet_name, _, func in CASES:
+        fleet = load_fleet(EXAMPLES / fleet_name)
+        printers, rules = fleet_printers(fleet), site_rules(fleet)
+        rows = [compare(printers, getattr(gen, func)(seed), rules) for seed in range(1, n + 1)]
+
+        def stat(key: str) -> str:
+            values = [r[key] for r in rows]
+            return f"mean {statistics.mean(values):.3f}, min {min(values):.3f}"
+
+        pooled = {
+            name: 1 - sum(r[f"light_wait_{name}_h"] for r in rows) / sum(r["light_wait_fifo_h"] for r in rows)
+            for name in ("fair", "least_used")
+        }
+        print(f"   {label}:")
+        print(f"     cut fair:        {stat('cut_fair')}; pooled over all variants {pooled['fair']:.1%}")
+        print(f"     cut least-used:  {stat('cut_least_used')}; pooled {pooled['least_used']:.1%}")
+        print(f"     utilisation fair / fifo:       {stat('util_ratio_fair')}")
+        print(f"     utilisation least-used / fifo: {stat('util_ratio_least_used')}")
+        print(f"     Jain fair: {stat('jain_fair')}; fifo: {stat('jain_fifo')}")
+        print(f"     prints running while closed (fair, all variants): {sum(r['past_closing_fair'] for r in rows)}")
+
+
+def big_site(seed: int = 1) -> tuple[list[PrinterSnapshot], list[QueuedJob], dict[str, UserUsage], float]:
+    """1,000 printers (80 % busy) in 32 capability classes, 20,000 queued jobs from 3,000 members."""
+    rng = random.Random(seed)
+    now = 1_800_000_000.0
+    materials = [("PLA", ["black", "white", "red", "blue", "grey"]), ("PETG", ["black", "orange"]), ("ABS", ["black"])]
+    volumes = [(250.0, 210.0, 210.0), (180.0, 180.0, 180.0), (360.0, 360.0, 360.0), (256.0, 256.0, 256.0)]
+    printers = []
+    for i in range(1000):
+        material, colours = rng.choice(materials)
+        roll = rng.random()
+        status = PrinterStatus.PRINTING if roll < 0.8 else PrinterStatus.IDLE if roll < 0.95 else PrinterStatus.OFFLINE
+        busy = status is PrinterStatus.PRINTING
+        printers.append(
+            PrinterSnapshot(
+                id=f"p{i:04d}",
+                build_volume_mm=rng.choice(volumes),
+                material=material,
+                colour=rng.choice(colours),
+                tags=frozenset({material.lower()}),
+                status=status,
+                available_at=now + rng.uniform(0, 8 * 3600) if busy else None,
+                current_user=f"u{rng.randrange(3000)}" if busy else None,
+            )
+        )
+    jobs = []
+    for k in range(20000):
+        material, colours = rng.choice(materials)
+        jobs.append(
+            QueuedJob(
+                id=f"j{k}",
+                user=f"u{rng.randrange(3000)}",
+                submitted_at=now - rng.uniform(0, 3 * 86400),
+                est_print_s=rng.uniform(600, 10 * 3600),
+                filament_g=50.0,
+                material=material,
+                colour="any" if rng.random() < 0.7 else rng.choice(colours),
+                bbox_mm=(rng.uniform(10, 240), rng.uniform(10, 200), rng.uniform(5, 200)),
+                priority=1 if rng.random() < 0.02 else 0,
+            )
+        )
+    usage = {f"u{i}": UserUsage(window_s=rng.uniform(0, 40 * 3600)) for i in range(3000)}
+    return printers, jobs, usage, now
+
+
+def bench_plan(repeat: int = 7) -> None:
+    print("3. plan() for 1,000 printers and 20,000 queued jobs (target <= 200 ms)")
+    import datetime as dt
+
+    printers, jobs, usage, now = big_site()
+    hours = {day: ((dt.time(9), dt.time(22)),) for day in range(6)}
+    for ordering in (Ordering.FAIR, Ordering.FIFO):
+        rules = SiteRules(
+            timezone="Europe/Berlin", opening_hours=hours, unattended_printing=False, ordering=ordering, max_heating=50
+        )
+        plan(printers, jobs, rules, now, usage)  # warm-up
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            result = plan(printers, jobs, rules, now, usage)
+            times.append(time.perf_counter() - start)
+        median = statistics.median(times)
+        print(
+            f"   [{check(median <= 0.2)}] {ordering.value:5s}: median {median * 1000:.0f} ms, min {min(times) * 1000:.0f} ms, "
+            f"max {max(times) * 1000:.0f} ms over {repeat} runs ({len(result.assignments)} starts, "
+            f"{len(result.waiting)} estimates)"
+        )
+
+
+def bench_week() -> None:
+    print("4. A simulated week of a 30-printer space (target <= 10 s)")
+    gen = _generator()
+    fleet = load_fleet(EXAMPLES / "fleet-deadline.yaml")
+    base = fleet_printers(fleet)
+    printers = [dataclasses.replace(p, id=f"{p.id}-{k}") for k in range(3) for p in base]
+    jobs: list[WorkloadJob] = []
+    for k, seed in enumerate((1, 2, 3)):
+        for job in gen.deadline_week(seed):
+            jobs.append(dataclasses.replace(job, id=f"s{k}-{job.id}", user=f"s{k}-{job.user}"))
+    rules = site_rules(fleet)
+    start = time.perf_counter()
+    result = simulate(printers, jobs, rules)
+    elapsed = time.perf_counter() - start
+    m = result.metrics()
+    print(
+        f"   [{check(elapsed <= 10)}] {len(jobs)} jobs on {len(printers)} printers: {elapsed:.2f} s "
+        f"({m['plans']} plans, {result.plan_s:.2f} s in plan()); makespan {m['makespan_s'] / 86400:.1f} days, "
+        f"utilisation {m['utilisation']:.3f}, Jain {m['jain_index']:.3f}"
+    )
+
+
+def main() -> None:
+    """Run every part and print the figures."""
+    print(f"printfleet policy benchmark, python {sys.version.split()[0]}\n")
+    started = time.perf_counter()
+    bench_examples()
+    print()
+    bench_variants()
+    print()
+    bench_plan()
+    print()
+    bench_week()
+    print(f"\ndone in {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
