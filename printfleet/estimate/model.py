@@ -10,6 +10,7 @@ accelerations and cooling slowdown and a few constants fitted on the shared set 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ class ModelConstants:
 
     solid_grow_mm: float = 3.0  # top/bottom surfaces grown into the infill area (PrusaSlicer's 3 mm margin)
     vertical_shells: bool = True  # ensure_vertical_shell_thickness
+    internal_bridges: bool = True  # solid infill over sparse infill printed as a bridge
     drop_open_loops: bool = False  # drop slice contours that do not close, as PrusaSlicer does
     fill_rule: str = "nonzero"  # how overlapping/inverted shells fill: nonzero, evenodd or positive
     thin_shell_weight: float = 0.316  # share of one-cell vertical-shell strips that end up solid
@@ -411,8 +413,15 @@ def _classify_window(layer, x1, y1, x2, y2, n_win, first, n_layers, grid: _Grid,
     bridge_cells = bottom_cells & ~top_cells
     if first == 0:
         bridge_cells[0] = False
-    internal_solid = shell & ~top_cells & ~bridge_cells
     sparse = interior & ~shell & ~thin_shell
+    # bridge_over_infill: solid infill resting on sparse infill is printed as an (internal) bridge.
+    if constants.internal_bridges:
+        sparse_below = np.zeros_like(mask)
+        sparse_below[1:] = sparse[:-1]
+        internal_bridge = shell & ~bridge_cells & sparse_below
+        bridge_cells |= internal_bridge
+        del sparse_below, internal_bridge
+    internal_solid = shell & ~top_cells & ~bridge_cells
 
     def cells(m: np.ndarray) -> np.ndarray:
         return np.count_nonzero(m, axis=(1, 2)).astype(np.float64) * cell_area
@@ -754,6 +763,7 @@ class Prediction:
     layers: int
     breakdown_s: dict[str, float]
     lengths_mm: dict[str, float] = field(default_factory=dict)
+    volumes_mm3: dict[str, float] = field(default_factory=dict)
 
 
 def _fill_time(area, edges, line_spacing, arc, v_line, v, accel, v_j, link_mm):
@@ -778,16 +788,25 @@ def predict(features: LayerFeatures, profile: SlicerProfile, constants: ModelCon
     w_first = p.first_layer_width_mm
     jerk = p.jerk_xy
 
+    # --- volumes (mm^3): area x height where filled solid; density for sparse infill.
+    # The layer's true area is the shoelace area (the raster misses walls thinner than a cell).
+    # Overlapping shells count twice in the shoelace sum, so it is capped by what the raster can miss.
+    layer_area = np.clip(f.area_mm2, f.interior_mm2, f.raster_area_mm2 + f.outline_mm * f.cell_mm / 2)
+    # The perimeter band: what the raster erosion leaves, but no wider than outline x band width (the eroded
+    # digital contour is jagged and loses more than the true offset); infill areas are rescaled to match.
+    band_w = w_ext + max(p.perimeters - 1, 0) * _spacing(w_per, h) if p.perimeters else 0.0
+    band_area = np.maximum(layer_area - f.interior_mm2, 0.0)
+    band_area = np.minimum(band_area, np.maximum(f.outline_mm * band_w, 0.0))
+    scale = np.where(f.interior_mm2 > 0, (layer_area - band_area) / np.maximum(f.interior_mm2, 1e-9), 1.0)
+    scale = np.clip(scale, 0.0, 3.0)
+    f = dataclasses.replace(f, interior_mm2=f.interior_mm2 * scale, top_mm2=f.top_mm2 * scale,
+                            solid_mm2=f.solid_mm2 * scale, thin_shell_mm2=f.thin_shell_mm2 * scale,
+                            bridge_mm2=f.bridge_mm2 * scale, sparse_mm2=f.sparse_mm2 * scale)
     thin_solid = f.thin_shell_mm2 * c.thin_shell_weight
     thin_sparse = f.thin_shell_mm2 - thin_solid
     solid_area = f.solid_mm2 + thin_solid
     sparse_area = f.sparse_mm2 + thin_sparse
 
-    # --- volumes (mm^3): area x height where filled solid; density for sparse infill.
-    # The layer's true area is the shoelace area (the raster misses walls thinner than a cell).
-    # Overlapping shells count twice in the shoelace sum, so it is capped by what the raster can miss.
-    layer_area = np.clip(f.area_mm2, f.interior_mm2, f.raster_area_mm2 + f.outline_mm * f.cell_mm / 2)
-    band_area = np.maximum(layer_area - f.interior_mm2, 0.0)
     # The external perimeter's outer side is rounded: the band holds (1 - pi/4) h^2 less per mm of outline.
     perim_vol = np.maximum(band_area * hgt - f.outline_mm * hgt * hgt * (1 - math.pi / 4) * c.rounded_edge_factor, 0.0)
     solid_vol = (solid_area + f.top_mm2) * hgt
@@ -922,6 +941,14 @@ def predict(features: LayerFeatures, profile: SlicerProfile, constants: ModelCon
         filament_mm3=volume,
         layers=n,
         breakdown_s=breakdown,
+        volumes_mm3={
+            "perimeters": float(perim_vol.sum()),
+            "solid": float(solid_vol.sum()),
+            "bridge": float(bridge_vol.sum()),
+            "sparse": float(sparse_vol.sum()),
+            "anchors": float(anchor_len.sum()) * _section(w_inf, h),
+            "skirt": float(skirt_vol),
+        },
         lengths_mm={
             "external": float((ext_frac * f.outline_mm).sum()),
             "perimeter": float((n_inner * f.outline_mm).sum()),
