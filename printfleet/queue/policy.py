@@ -902,21 +902,8 @@ def plan(
                 break
             if not startable(job):
                 continue
-            if reopens is not None and now + job.est_print_s > closes:  # type: ignore[operator]
-                # it will end while the space is closed, so starting it later costs nothing: the printer
-                # stays free this evening for short jobs and this one still ends before the next opening
-                lazy = min(closes - hold_slack, reopens - job.est_print_s)  # type: ignore[operator]
-                if lazy > now + 60.0:
-                    hold_until[job.id] = lazy
-                    continue
             d = job.est_print_s
             user = job.user
-            is_long = share is not None and d >= long_s
-            if is_long and long_running >= long_cap:
-                blocked[job.id] = Reason(ReasonCode.LONG_JOB_SHARE, {"share": share})
-                if long_ends:
-                    hold_until[job.id] = min(long_ends)
-                continue
             fit = compatible(job)
             chosen_cls: _Class | None = None
             chosen_swap = False
@@ -945,8 +932,18 @@ def plan(
                     )
                     if soon <= now + defer_s and cal.earliest_start(soon, d, must_finish, margin) == soon:
                         continue
-            if heating_free <= 0:
-                blocked[job.id] = Reason(ReasonCode.HEATUP_STAGGER, {"max_heating": rules.max_heating})
+            if reopens is not None and now + d > closes:  # type: ignore[operator]
+                # it will end while the space is closed, so starting it later costs nothing: the printer
+                # stays free this evening for short jobs and this one still ends before the next opening
+                lazy = min(closes - hold_slack, reopens - d)  # type: ignore[operator]
+                if lazy > now + 60.0:
+                    hold_until[job.id] = lazy
+                    continue
+            is_long = share is not None and d >= long_s
+            if is_long and long_running >= long_cap:
+                blocked[job.id] = Reason(ReasonCode.LONG_JOB_SHARE, {"share": share})
+                if long_ends:
+                    hold_until[job.id] = min(long_ends)
                 continue
             chosen = idle_by_class[chosen_cls.index].pop()
             p = printers[chosen]
