@@ -35,16 +35,16 @@ class ModelConstants:
     internal_bridges: bool = True  # solid infill over sparse infill printed as a bridge
     drop_open_loops: bool = False  # drop slice contours that do not close, as PrusaSlicer does
     fill_rule: str = "nonzero"  # how overlapping/inverted shells fill: nonzero, evenodd or positive
-    thin_shell_weight: float = 0.316  # share of one-cell vertical-shell strips that end up solid
-    retracts_per_island: float = 1.741  # retract + travel cycles per island and layer (perimeters)
-    retracts_per_solid_region: float = 0.667  # ... per separate solid infill region
-    retracts_per_sparse_line: float = 0.286  # ... per sparse infill line (lines not joined by anchors)
+    thin_shell_weight: float = 0.278  # share of one-cell vertical-shell strips that end up solid
+    retracts_per_island: float = 1.838  # retract + travel cycles per island and layer (perimeters)
+    retracts_per_solid_region: float = 0.402  # ... per separate solid infill region
+    retracts_per_sparse_line: float = 0.186  # ... per sparse infill line (lines not joined by anchors)
     retracts_per_layer: float = 0.0  # ... per layer, on top of the above
-    travel_distance_factor: float = 0.5  # mean travel length relative to sqrt(layer area)
+    travel_distance_factor: float = 0.77  # mean travel length relative to sqrt(layer area)
     time_factor: float = 1.0  # global multiplier on extrusion time (planner details not modelled)
     sparse_link_factor: float = 1.0  # anchor/link length at sparse line ends relative to the anchor length
     rounded_edge_factor: float = 1.0  # weight of the external perimeter's rounded-edge volume deficit
-    anchor_edge_factor: float = 0.462  # share of the sparse region's border covered by anchors
+    anchor_edge_factor: float = 0.48  # share of the sparse region's border covered by anchors
 
 
 DEFAULT_CONSTANTS = ModelConstants()
