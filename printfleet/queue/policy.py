@@ -582,9 +582,9 @@ def summarise_usage(records: Iterable[UsageRecord], rules: SiteRules, now: float
 
 def _rank(jobs: Sequence[QueuedJob], rules: SiteRules, usage: Mapping[str, UserUsage]) -> list[QueuedJob]:
     # Sorting plain floats is several times faster than sorting tuples: sort by the tie-breaker
-    # (submission time) first, then stably by the main key (priority folded in far above any tag).
-    by_submission = sorted(jobs, key=attrgetter("id"))
-    by_submission.sort(key=attrgetter("submitted_at"))
+    # (submission time; equal times keep the input order) first, then stably by the main key (priority
+    # folded in far above any tag).
+    by_submission = sorted(jobs, key=attrgetter("submitted_at"))
     if rules.ordering is Ordering.FIFO:
         by_submission.sort(key=lambda j: -j.priority)
         return by_submission
@@ -992,6 +992,13 @@ def plan(
     tz = rules.tz if (day_cap is not None or week_cap is not None) else None
     ahead: dict[str, list[Any]] = {}  # material -> [jobs ranked ahead, latest submission, highest priority]
     earliest = cal.earliest_start
+    soon, now_eps = now + 60.0, now + _EPS
+    norm: dict[tuple[str, str], tuple[str, str]] = {}
+    code_waiting, code_priority, code_fair = (
+        ReasonCode.WAITING_FOR_PRINTER,
+        ReasonCode.PRIORITY_AHEAD,
+        ReasonCode.FAIR_SHARE,
+    )
     stagger_until = now + rules.heatup_s * (rules.max_heating or 1) * 2
     window_s = rules.fair_share_window_s
     for job in ranked:
@@ -1055,29 +1062,32 @@ def plan(
                     cap_code is None
                     and not stagger_blocked
                     and t_hold <= now
-                    and not (base <= now + 60.0 and start > base + 1.0)
-                    and not (t_user > now + _EPS and t_user >= t_printer)
-                    and not (unclear[idx] and t_printer <= now + _EPS)
+                    and (base > soon or start <= base + 1.0)
+                    and (t_user <= now_eps or t_user < t_printer)
+                    and (t_printer > now_eps or not unclear[idx])
                 ):
                     # the common case: busy printers, and maybe jobs ahead of this one
                     row = ahead.get(m)
+                    names = norm.get((m, job.colour))
+                    if names is None:
+                        names = norm[(m, job.colour)] = (_norm_material(m), _norm_colour(job.colour))
                     params: dict[str, Any] = {
                         "start_at": start,
-                        "material": m.upper(),
-                        "colour": job.colour.lower() or ANY,
+                        "material": names[0],
+                        "colour": names[1],
                         "ahead": row[0] if row is not None else 0,
                     }
                     if row is None:
-                        reason = Reason(ReasonCode.WAITING_FOR_PRINTER, params)
+                        reason = Reason(code_waiting, params)
                     elif row[2] > job.priority:
-                        reason = Reason(ReasonCode.PRIORITY_AHEAD, params)
+                        reason = Reason(code_priority, params)
                     elif row[1] > job.submitted_at:
                         u = usage.get(job.user)
                         params["used_s"] = u.window_s if u is not None else 0.0
                         params["window_s"] = window_s
-                        reason = Reason(ReasonCode.FAIR_SHARE, params)
+                        reason = Reason(code_fair, params)
                     else:
-                        reason = Reason(ReasonCode.WAITING_FOR_PRINTER, params)
+                        reason = Reason(code_waiting, params)
                 else:
                     reason = _waiting_reason(
                         job, rules, now, start, base, t_printer, t_user, t_hold, cap_code, stagger_blocked,
