@@ -81,7 +81,7 @@ class JobAction(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(default="", max_length=500)
-    expected_version: int | None = Field(default=None, ge=0, description="refuse (409) if the job changed since")
+    expected_version: int | None = Field(default=None, ge=0, le=2**31 - 1, description="refuse (409) if the job changed since")
 
 
 class QueueEntryPublic(BaseModel):

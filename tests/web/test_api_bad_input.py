@@ -165,7 +165,8 @@ def test_unknown_ids(client: TestClient, actors: dict[str, Actor], unchanged: No
     assert client.get("/api/jobs/987654", headers=staff).status_code == 404
     assert client.get("/api/jobs/abc", headers=staff).status_code == 422
     assert client.post("/api/jobs/987654/cancel", headers=staff).status_code == 404
-    assert client.get("/api/jobs/-1", headers=staff).status_code == 404
+    assert client.get("/api/jobs/-1", headers=staff).status_code == 422
+    assert client.get(f"/api/jobs/{2**70}", headers=staff).status_code == 422
     response = client.post("/api/jobs", headers=actors["maker_a"].headers, data={"upload_id": "nope"})
     assert response.status_code == 404 and "upload" in response.json()["detail"]
     assert client.get("/api/uploads/nope/preview.png", headers=staff).status_code == 404

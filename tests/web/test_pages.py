@@ -114,3 +114,10 @@ def test_upload_page_preview(client: TestClient, actors: dict[str, Actor]) -> No
     assert job.json()["file_name"] == "cube.stl"
     again = client.post("/api/jobs", headers={"X-CSRF-Token": csrf}, data={"upload_id": body["upload_id"]})
     assert again.status_code == 404
+
+
+def test_page_errors_are_pages(client: TestClient, actors: dict[str, Actor]) -> None:
+    login(client, "maker-a")
+    for path in ("/me/jobs/987654", f"/me/jobs/{2**70}", "/j/" + "X" * 40):
+        response = client.get(path)
+        assert 400 <= response.status_code < 500, path

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import APIRouter, Body, File, Form, HTTPException, Path, Query, Request, UploadFile
 from fastapi.responses import FileResponse
 from sqlmodel import Session, col, func, select
 
@@ -47,6 +47,10 @@ router = APIRouter(prefix="/api", tags=["jobs"])
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorPublic} for code in (401, 403, 404, 409, 413, 422)
 }
+
+
+#: a job id in a path: database ids are 32-bit
+JobId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the job's id")]
 
 
 class BadOption(UserError):
@@ -273,7 +277,7 @@ def read_jobs(
 
 
 @router.get("/jobs/{job_id}", response_model=JobPublic, responses=ERRORS, summary="Read a job")
-def read_job(job_id: int, session: SessionDep, user: CurrentUser, hub: HubDep, lang: LangDep) -> Any:
+def read_job(job_id: JobId, session: SessionDep, user: CurrentUser, hub: HubDep, lang: LangDep) -> Any:
     """A job with its estimate, printer, queue position, estimated start and why it waits."""
     job, owner = visible_job(session, job_id, user)
     return job_public(job, owner, hub.view, lang.t, lang.fmt)
@@ -281,7 +285,7 @@ def read_job(job_id: int, session: SessionDep, user: CurrentUser, hub: HubDep, l
 
 @router.get("/jobs/{job_id}/preview.png", response_class=FileResponse, responses=ERRORS,
             summary="Preview image of a job's model")
-def read_job_preview(job_id: int, session: SessionDep, user: CurrentUser, settings: SettingsDep) -> Any:
+def read_job_preview(job_id: JobId, session: SessionDep, user: CurrentUser, settings: SettingsDep) -> Any:
     """The server-rendered preview of the job's STL (PNG)."""
     job, _ = visible_job(session, job_id, user)
     return _preview_response(settings.data_dir, job.file_sha256, ".stl", job.file_kind)
@@ -308,7 +312,7 @@ ActionBody = Annotated[JobAction | None, Body()]
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobPublic, responses=ERRORS, summary="Cancel a job")
-def cancel_job(request: Request, job_id: int, session: SessionDep, user: CurrentUser, hub: HubDep, lang: LangDep,
+def cancel_job(request: Request, job_id: JobId, session: SessionDep, user: CurrentUser, hub: HubDep, lang: LangDep,
                body: ActionBody = None) -> Any:
     """Cancel your job (staff: any job). A print in progress is stopped on the printer first; the job ends as
     cancelled when the printer reports it stopped."""
@@ -318,7 +322,7 @@ def cancel_job(request: Request, job_id: int, session: SessionDep, user: Current
 
 
 @router.post("/jobs/{job_id}/approve", response_model=JobPublic, responses=ERRORS, summary="Approve a job")
-def approve_job(request: Request, job_id: int, session: SessionDep, user: CurrentUser, hub: HubDep, lang: LangDep,
+def approve_job(request: Request, job_id: JobId, session: SessionDep, user: CurrentUser, hub: HubDep, lang: LangDep,
                 body: ActionBody = None) -> Any:
     """Staff: let a job that waits for approval into the queue."""
     job, owner, body = _checked(session, job_id, user, body, "approve", staff_only=True)
@@ -327,7 +331,7 @@ def approve_job(request: Request, job_id: int, session: SessionDep, user: Curren
 
 
 @router.post("/jobs/{job_id}/reject", response_model=JobPublic, responses=ERRORS, summary="Reject a job")
-def reject_job(request: Request, job_id: int, session: SessionDep, user: CurrentUser, hub: HubDep, lang: LangDep,
+def reject_job(request: Request, job_id: JobId, session: SessionDep, user: CurrentUser, hub: HubDep, lang: LangDep,
                body: ActionBody = None) -> Any:
     """Staff: refuse a job that waits for approval, with a reason the maker can act on."""
     job, owner, body = _checked(session, job_id, user, body, "reject", staff_only=True)
@@ -336,7 +340,7 @@ def reject_job(request: Request, job_id: int, session: SessionDep, user: Current
 
 
 @router.post("/jobs/{job_id}/requeue", response_model=JobPublic, responses=ERRORS, summary="Requeue a job")
-def requeue_job(request: Request, job_id: int, session: SessionDep, user: CurrentUser, hub: HubDep, lang: LangDep,
+def requeue_job(request: Request, job_id: JobId, session: SessionDep, user: CurrentUser, hub: HubDep, lang: LangDep,
                 body: ActionBody = None) -> Any:
     """Put a failed or cancelled job back at its place: staff straight into the queue, makers via approval."""
     job, owner, body = _checked(session, job_id, user, body, "requeue")
@@ -355,7 +359,7 @@ def requeue_job(request: Request, job_id: int, session: SessionDep, user: Curren
 
 @router.post("/jobs/{job_id}/collected", response_model=JobPublic, responses=ERRORS,
              summary="Mark a job as collected")
-def collect_job(request: Request, job_id: int, session: SessionDep, user: CurrentUser, hub: HubDep, lang: LangDep,
+def collect_job(request: Request, job_id: JobId, session: SessionDep, user: CurrentUser, hub: HubDep, lang: LangDep,
                 body: ActionBody = None) -> Any:
     """The print was picked up (its owner or staff)."""
     job, owner, body = _checked(session, job_id, user, body, "mark collected")

@@ -23,7 +23,7 @@ from printfleet.web.estimating import fitting_printers
 from printfleet.web.i18n import LANG_COOKIE, normalise_locale
 from printfleet.web.pages import render
 from printfleet.web.present import job_public
-from printfleet.web.routes.jobs import visible_job
+from printfleet.web.routes.jobs import JobId, visible_job
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ def read_my_page(request: Request, session: SessionDep, user: OptionalUser, lang
 
 
 @router.get("/me/jobs/{job_id}")
-def read_my_job(request: Request, job_id: int, session: SessionDep, user: OptionalUser, lang: LangDep, hub: HubDep,
+def read_my_job(request: Request, job_id: JobId, session: SessionDep, user: OptionalUser, lang: LangDep, hub: HubDep,
                 fleet: FleetDep) -> Response:
     """One job: estimate, preview, status and actions."""
     if user is None:
