@@ -4,9 +4,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 
+import redis
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
 from printfleet import db
@@ -18,7 +22,8 @@ from printfleet.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-LOOP_INTERVAL_S = 2.0
+LOOP_INTERVAL_S = 1.0
+FULL_PASS_S = 5.0
 
 
 def sync_printers(session: Session, fleet: FleetConfig) -> dict[str, int]:
@@ -87,10 +92,9 @@ def run_monitor(settings: Settings) -> None:
     # --- end status service ---
 
     heartbeat = Heartbeat(client, "monitor")
+    loop = MonitorLoop(settings=settings, fleet=fleet, engine=engine, client=client)
     try:
-        while not stop.is_set:
-            heartbeat.beat(printers=len(fleet.printers))
-            stop.wait(LOOP_INTERVAL_S)
+        loop.run(stop, heartbeat)
     finally:
         # --- status service stop ---
         status_service.stop()
@@ -98,3 +102,73 @@ def run_monitor(settings: Settings) -> None:
         heartbeat.clear()
         engine.dispose()
         logger.info("monitor stopped")
+
+
+class MonitorLoop:
+    """Follows printers and dispatches: on every announced change, and every few seconds in full."""
+
+    def __init__(self, *, settings: Settings, fleet: FleetConfig, engine: Engine, client: redis.Redis) -> None:
+        from printfleet.queue.dispatch import Dispatcher
+        from printfleet.store import StateStore
+
+        self.engine = engine
+        self.client = client
+        self.store = StateStore(client)
+        self.dispatcher = Dispatcher(settings=settings, fleet=fleet, engine=engine, client=client, store=self.store)
+        self.requeue = fleet.policy.requeue_failed
+        self._redis_down = False
+
+    def step(self, printer_ids: list[str] | None) -> None:
+        """Follow the printers (all when ``None``), then plan and dispatch once."""
+        from printfleet.queue.follow import follow_printers
+
+        follow_printers(self.engine, self.client, self.store.all(), printer_ids=printer_ids, requeue=self.requeue)
+        self.dispatcher.run_once()
+
+    def run(self, stop: StopSignal, heartbeat: Heartbeat) -> None:
+        """Run until ``stop``; survives Redis and database outages (logged once each)."""
+        from printfleet.queue.dispatch import JOBS_CHANGED_CHANNEL
+        from printfleet.store import STATE_CHANGED_CHANNEL
+
+        pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        last_full = 0.0
+        while not stop.is_set:
+            try:
+                if not pubsub.subscribed:
+                    pubsub.subscribe(STATE_CHANGED_CHANNEL, JOBS_CHANGED_CHANNEL)
+                changed: set[str] = set()
+                jobs_changed = False
+                message = pubsub.get_message(timeout=LOOP_INTERVAL_S)
+                while message is not None:
+                    if message["channel"] == STATE_CHANGED_CHANNEL.encode():
+                        changed.add(_printer_of(message["data"]))
+                    else:
+                        jobs_changed = True
+                    message = pubsub.get_message(timeout=0)
+                now = time.monotonic()
+                if now - last_full >= FULL_PASS_S:
+                    self.step(None)
+                    last_full = now
+                elif changed or jobs_changed:
+                    self.step(sorted(changed) if changed and not jobs_changed else None)
+                heartbeat.beat()
+                if self._redis_down:
+                    logger.info("Redis is back")
+                    self._redis_down = False
+            except redis.exceptions.RedisError as exc:
+                if not self._redis_down:
+                    logger.warning("Redis unavailable (%s); retrying", exc)
+                    self._redis_down = True
+                pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+                stop.wait(1.0)
+            except SQLAlchemyError as exc:
+                logger.warning("database error in the monitor loop (%s); retrying", str(exc).splitlines()[0])
+                stop.wait(1.0)
+        pubsub.close()
+
+
+def _printer_of(data: bytes | str) -> str:
+    try:
+        return str(json.loads(data)["printer_id"])
+    except (ValueError, KeyError, TypeError):
+        return ""

@@ -136,12 +136,29 @@ def run_up(settings: Settings, *, host: str, port: int) -> int:
                 f"[bold green]printfleet is up[/] at http://{probe_host}:{port}/ in {took:.1f} s "
                 f"({', '.join(names)}); Ctrl-C stops it."
             )
+            if not _has_users(settings):
+                console.print(
+                    "No users yet: create an admin with  [bold].venv/bin/printfleet users add NAME --role admin[/]"
+                )
         _supervise(parts, env, stop)
         return 0
     finally:
         if servers or parts:
             _stop_all(parts, servers)
             logger.info("stopped after %.1f s", time.monotonic() - started_at)
+
+
+def _has_users(settings: Settings) -> bool:
+    from sqlmodel import Session, select
+
+    from printfleet.models import User
+
+    engine = db.make_engine(settings.effective_database_url)
+    try:
+        with Session(engine) as session:
+            return session.exec(select(User.id)).first() is not None
+    finally:
+        engine.dispose()
 
 
 def _supervise(parts: list[Part], env: dict[str, str], stop: StopSignal) -> None:

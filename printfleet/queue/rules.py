@@ -24,7 +24,7 @@ Example::
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -57,6 +57,11 @@ class ApprovalConfig(_Strict):
 class PolicyConfig(_Strict):
     """How the queue is shared: ordering, fair share, caps, approval and heat-up staggering."""
 
+    requeue_failed: Literal["approval", "queue", "never"] = Field(
+        default="approval",
+        description="after a failed print: back to the front of the queue once staff approve (approval), "
+        "straight back (queue), or stay failed (never)",
+    )
     ordering: Ordering = Ordering.FAIR
     fair_share_window_h: float = Field(default=168, gt=0, le=24 * 366)
     weights: dict[str, float] = Field(default_factory=dict, description="user -> weight (default 1)")

@@ -1,0 +1,50 @@
+"""End to end with real Redis, Mosquitto, PrusaSlicer and simulated printers, each part its own process.
+
+Every test checks the printers' own record of what they printed (``prints.success`` per file in the
+simulator's ``GET /api/files``), not only printfleet's database: no job lost, none printed twice.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from stl import mesh
+
+from printfleet.models import JobStatus
+from printfleet.queue.tasks import remote_name
+
+pytestmark = pytest.mark.integration
+
+SIM_SPEED = "200"
+
+
+def cube_stl(path: Path, size_mm: float = 10.0) -> Path:
+    """A closed cube as a binary STL."""
+    v = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 0, 1], [1, 0, 1], [1, 1, 1], [0, 1, 1]], float) * size_mm
+    faces = [(0, 3, 1), (1, 3, 2), (0, 4, 7), (0, 7, 3), (4, 5, 6), (4, 6, 7), (5, 1, 2), (5, 2, 6), (2, 3, 6), (3, 7, 6),
+             (0, 1, 5), (0, 5, 4)]  # fmt: skip
+    cube = mesh.Mesh(np.zeros(len(faces), dtype=mesh.Mesh.dtype))
+    for i, face in enumerate(faces):
+        cube.vectors[i] = v[list(face)]
+    cube.save(str(path))
+    return path
+
+
+def test_upload_slice_print_done_then_bed_clear_then_next(site_factory, tmp_path: Path) -> None:  # noqa: ANN001
+    site = site_factory({"mk3s-1": "mk3s"})
+    site.start("sim", "--speed", SIM_SPEED)
+    site.start("monitor")
+    site.start("worker-0")
+    first = site.submit(cube_stl(tmp_path / "cube.stl"), user="ada", material="PLA")
+    second = site.submit(cube_stl(tmp_path / "small.stl", 8.0), user="bo", material="PLA")
+    job = site.wait_status(first, JobStatus.DONE, timeout_s=90)
+    assert job.printer_id == "mk3s-1" and job.actual_print_time_s and job.actual_print_time_s > 0
+    assert site.printer("mk3s-1").bed_clear is False
+    assert site.job(second).status is JobStatus.QUEUED  # waits for the bed
+    site.clear_bed("mk3s-1")
+    site.wait_status(second, JobStatus.DONE, timeout_s=90)
+    record = site.printed("mk3s-1")
+    assert record[remote_name(site.job(first))] == (1, 0)
+    assert record[remote_name(site.job(second))] == (1, 0)
