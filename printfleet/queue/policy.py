@@ -754,14 +754,18 @@ def plan(
     waiting: dict[str, Estimate] = {}
     eligible: list[QueuedJob] = []
     cal.is_open(now)  # builds the calendar around now, so max_window_s is known
+    pending, rejected = ApprovalState.PENDING, ApprovalState.REJECTED
+    longest = -1.0 if cal.never_open else cal.max_window_s + margin + _EPS
+    any_limit = rules.max_print_s_per_day is not None or rules.max_print_s_per_week is not None
     for job in jobs:
-        if job.approval is ApprovalState.PENDING:
+        approval = job.approval
+        if approval is pending:
             waiting[job.id] = Estimate(job.id, None, None, Reason(ReasonCode.AWAITING_APPROVAL))
             continue
-        if job.approval is ApprovalState.REJECTED:
+        if approval is rejected:
             waiting[job.id] = Estimate(job.id, None, None, Reason(ReasonCode.REJECTED))
             continue
-        if must_finish and (cal.never_open or job.est_print_s > cal.max_window_s + margin + _EPS):
+        if must_finish and job.est_print_s > longest:
             waiting[job.id] = Estimate(
                 job.id,
                 None,
@@ -772,11 +776,13 @@ def plan(
                 ),
             )
             continue
-        limit = _single_job_limit(job, rules)
-        if limit is not None:
-            waiting[job.id] = Estimate(job.id, None, None, limit)
-            continue
-        if not compatible(job):
+        if any_limit:
+            limit = _single_job_limit(job, rules)
+            if limit is not None:
+                waiting[job.id] = Estimate(job.id, None, None, limit)
+                continue
+        fit = by_job[job.id] = _compatible(job)
+        if not fit:
             if any(_fits_printer(job, p, swaps) for p in printers):
                 reason = Reason(ReasonCode.PRINTERS_UNAVAILABLE, {"material": _norm_material(job.material)})
             else:
@@ -992,6 +998,10 @@ def plan(
     tz = rules.tz if (day_cap is not None or week_cap is not None) else None
     ahead: dict[str, list[Any]] = {}  # material -> [jobs ranked ahead, latest submission, highest priority]
     earliest = cal.earliest_start
+    # the calendar only ever appends windows while planning (all queries are >= now), so these lists stay valid
+    always_open, w_opens, w_closes = cal.always_open, cal._opens, cal._closes
+    bisect_right = bisect.bisect_right
+    margin_eps = margin + _EPS
     soon, now_eps = now + 60.0, now + _EPS
     norm: dict[tuple[str, str], tuple[str, str]] = {}
     code_waiting, code_priority, code_fair = (
@@ -1033,7 +1043,17 @@ def plan(
                 t_user = ends[len(ends) - max_at_once]  # type: ignore[operator]
             t_hold = hold_until.get(job_id, now) if hold_until else now
             base = max(now, t_printer, t_user, t_hold)
-            start = earliest(base, d, must_finish, margin)
+            if always_open:
+                start = base
+            else:
+                w = bisect_right(w_closes, base)
+                start = None
+                if w < len(w_closes):
+                    start = w_opens[w] if w_opens[w] > base else base
+                    if must_finish and start + d > w_closes[w] + margin_eps:
+                        start = None
+                if start is None:
+                    start = earliest(base, d, must_finish, margin)
             cap_code: ReasonCode | None = None
             if tz is not None and start is not None:
                 start, cap_code = _apply_caps(job, start, rules, tz, day_used, week_used, cal, must_finish, margin)
