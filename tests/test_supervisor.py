@@ -182,3 +182,26 @@ def test_healthz_is_503_when_the_broker_is_gone(tmp_path: Path, redis_url: str, 
     assert not any("redis-server" in c for _, c in _children(proc.pid))  # used the given servers
     proc.send_signal(signal.SIGTERM)
     proc.finish(20)
+
+
+def test_up_with_the_shipped_simulated_fleet(tmp_path: Path) -> None:
+    """The README's run command: the shipped fleet, healthy within 15 s, printers reporting, clean stop."""
+    from printfleet.store import StateStore
+
+    port = free_port()
+    proc = _start_up(tmp_path, REPO_ROOT / "configs" / "printers.yaml", port)
+    took_s, body = _wait_healthy(proc, f"http://127.0.0.1:{port}/healthz", timeout_s=15)
+    assert body["status"] == "ok"
+    cmdlines = [c for _, c in _children(proc.pid)]
+    assert any("printfleet sim" in c for c in cmdlines), cmdlines
+    redis_port = _listening_port(next(p for p, c in _children(proc.pid) if "redis-server" in c))
+    store = StateStore(redis.Redis(port=redis_port))
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and len(store.all()) < 4:
+        time.sleep(0.2)
+    states = store.all()
+    assert sorted(states) == ["mini-1", "mini-2", "mk3s-1", "mk3s-2"]
+    assert {s.status.value for s in states.values()} == {"idle"}
+    store.close()
+    _stop_and_check_no_orphans(proc)
+    print(f"up with the shipped fleet healthy after {took_s:.1f} s")
