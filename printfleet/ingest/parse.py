@@ -162,6 +162,10 @@ def _event(state: PrinterState, name: str, data: dict[str, Any], ts: float) -> d
             return {"status": status, "job": None, "error": None}
         if status is PrinterStatus.OFFLINE:
             return {"status": status, "job": None, "temps": (), "error": None}
+        if status in (PrinterStatus.PRINTING, PrinterStatus.PAUSED) and (
+            state.status not in _JOB_KEPT or state.job is None
+        ):
+            return None  # a print is starting: wait for PrintStarted, which names the file
         if status is PrinterStatus.ERROR:
             text = data.get("state_string")
             error = state.error if state.status is PrinterStatus.ERROR and state.error else text
@@ -190,7 +194,9 @@ def _event(state: PrinterState, name: str, data: dict[str, Any], ts: float) -> d
                 "error": error if isinstance(error, str) and error else "printer error"}
     if name in ("Disconnected", "Shutdown"):
         return {"status": PrinterStatus.OFFLINE, "job": None, "temps": (), "error": None}
-    if name in ("FileSelected", "FileDeselected") and state.status is PrinterStatus.FINISHED:
+    if name == "FileDeselected" and state.status is PrinterStatus.FINISHED:
+        # (not FileSelected: it comes just before PrintStarted, and IDLE in between would look like a
+        # print that stopped; a selection without printing shows as IDLE at the next REST poll)
         return {"status": PrinterStatus.IDLE, "job": None}
     return None
 

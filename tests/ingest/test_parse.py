@@ -45,7 +45,15 @@ def test_print_life_cycle() -> None:
     assert state.status is PrinterStatus.FINISHED and state.job == JobProgress("a.gcode", 1.0, 42.5, 0.0)
     state = run(state, msg("event/PrinterStateChanged", {"state_id": "OPERATIONAL"}, NOW + 30))
     assert state.status is PrinterStatus.FINISHED  # still: nothing new was selected
+    # starting the next file: no IDLE or job-less PRINTING in between
     state = run(state, msg("event/FileSelected", {"path": "b.gcode"}, NOW + 40))
+    assert state.status is PrinterStatus.FINISHED
+    state = run(state, msg("event/PrinterStateChanged", {"state_id": "PRINTING"}, NOW + 40))
+    assert state.status is PrinterStatus.FINISHED
+    state = run(state, msg("event/PrintStarted", {"path": "b.gcode"}, NOW + 40))
+    assert state.status is PrinterStatus.PRINTING and state.job is not None and state.job.file_name == "b.gcode"
+    state = run(state, msg("event/PrintCancelled", {"path": "b.gcode"}, NOW + 41),
+                msg("event/PrinterStateChanged", {"state_id": "OPERATIONAL"}, NOW + 41))
     assert state.status is PrinterStatus.IDLE and state.job is None
 
 

@@ -97,8 +97,8 @@ def test_bad_messages_are_logged_once_and_ignored(mqtt_only: StatusService, publ
     assert text.count("unknown topic") == 1
     assert text.count("older than the current state") == 1
     # the other printer is untouched and the service still works
-    publisher("t/b/event/PrinterStateChanged", {"state_id": "PAUSED", "_timestamp": now})
-    wait_for(lambda: mqtt_only.store.get("b"), lambda s: s.status is PrinterStatus.PAUSED)
+    publisher("t/b/event/PrintStarted", {"path": "b.gcode", "_timestamp": now})
+    wait_for(lambda: mqtt_only.store.get("b"), lambda s: s.status is PrinterStatus.PRINTING)
 
 
 def test_last_will_and_silence_make_offline(mqtt_only: StatusService, publisher: Callable[..., None]) -> None:
@@ -124,7 +124,7 @@ def test_older_state_never_regresses_the_store(mqtt_only: StatusService, publish
                                              observed_at=mqtt_only.store.get("a").observed_at.replace(  # type: ignore[union-attr]
                                                  year=2099))
     mqtt_only.store.put(newer)
-    publisher("t/a/event/PrinterStateChanged", {"state_id": "PAUSED", "_timestamp": now + 1})
+    publisher("t/a/event/Error", {"error": "boom", "_timestamp": now + 1})
     time.sleep(0.5)
     assert mqtt_only.store.get("a").status is PrinterStatus.PRINTING  # type: ignore[union-attr]
     assert mqtt_only.stats.rejected_by_store >= 1
