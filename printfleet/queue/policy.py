@@ -996,7 +996,11 @@ def plan(
         stagger = [now] * max(0, rules.max_heating - len(stagger)) + stagger
         heapq.heapify(stagger)
     tz = rules.tz if (day_cap is not None or week_cap is not None) else None
-    ahead: dict[str, list[Any]] = {}  # material -> [jobs ranked ahead, latest submission, highest priority]
+    # material -> [jobs ranked ahead, {priority: jobs}, {priority: latest submission}]
+    ahead: dict[str, list[Any]] = {}
+    queued_s: dict[str, float] = {}
+    for job in ranked:
+        queued_s[job.user] = queued_s.get(job.user, 0.0) + job.est_print_s
     earliest = cal.earliest_start
     # the calendar only ever appends windows while planning (all queries are >= now), so these lists stay valid
     always_open, w_opens, w_closes = cal.always_open, cal._opens, cal._closes
@@ -1097,32 +1101,22 @@ def plan(
                         "colour": names[1],
                         "ahead": row[0] if row is not None else 0,
                     }
-                    if row is None:
-                        reason = Reason(code_waiting, params)
-                    elif row[2] > job.priority:
-                        reason = Reason(code_priority, params)
-                    elif row[1] > job.submitted_at:
-                        u = usage.get(job.user)
-                        params["used_s"] = u.window_s if u is not None else 0.0
-                        params["window_s"] = window_s
-                        reason = Reason(code_fair, params)
-                    else:
-                        reason = Reason(code_waiting, params)
+                    reason = _queue_reason(job, params, row, usage, window_s, queued_s)
                 else:
                     reason = _waiting_reason(
                         job, rules, now, start, base, t_printer, t_user, t_hold, cap_code, stagger_blocked,
-                        printers[idx], unclear[idx], open_now, ahead.get(m), usage,
+                        printers[idx], unclear[idx], open_now, ahead.get(m), usage, queued_s,
                     )
             waiting[job_id] = Estimate(job_id, start, pid, reason)
         row = ahead.get(m)
+        prio = job.priority
         if row is None:
-            ahead[m] = [1, job.submitted_at, job.priority]
+            ahead[m] = [1, {prio: 1}, {prio: job.submitted_at}]
         else:
             row[0] += 1
-            if job.submitted_at > row[1]:
-                row[1] = job.submitted_at
-            if job.priority > row[2]:
-                row[2] = job.priority
+            row[1][prio] = row[1].get(prio, 0) + 1
+            if job.submitted_at > row[2].get(prio, -math.inf):
+                row[2][prio] = job.submitted_at
     order = [job.id for job in ranked]
     return Plan(now=now, assignments=tuple(assignments), waiting=waiting, order=tuple(order))
 
@@ -1197,6 +1191,7 @@ def _waiting_reason(
     open_now: bool,
     ahead: list[Any] | None,
     usage: Mapping[str, UserUsage],
+    queued_s: Mapping[str, float],
 ) -> Reason:
     cal = rules.calendar
     p: dict[str, Any] = {"start_at": start}
@@ -1223,14 +1218,33 @@ def _waiting_reason(
     p["material"] = material
     p["colour"] = _norm_colour(job.colour)
     p["ahead"] = ahead[0] if ahead is not None else 0
-    if ahead is not None and ahead[2] > job.priority:
-        return Reason(ReasonCode.PRIORITY_AHEAD, p)
-    if ahead is not None and ahead[1] > job.submitted_at:
+    return _queue_reason(job, p, ahead, usage, rules.fair_share_window_s, queued_s)
+
+
+def _queue_reason(
+    job: QueuedJob,
+    params: dict[str, Any],
+    ahead: list[Any] | None,
+    usage: Mapping[str, UserUsage],
+    window_s: float,
+    queued_s: Mapping[str, float],
+) -> Reason:
+    """Waiting for a printer: because of fair share, higher priorities, or simply the queue."""
+    if ahead is None:
+        return Reason(ReasonCode.WAITING_FOR_PRINTER, params)
+    count, by_priority, latest = ahead
+    if latest.get(job.priority, -math.inf) > job.submitted_at:
+        # a job of the same priority submitted later is ahead: fair share put it there
         u = usage.get(job.user)
-        p["used_s"] = u.window_s if u is not None else 0.0
-        p["window_s"] = rules.fair_share_window_s
-        return Reason(ReasonCode.FAIR_SHARE, p)
-    return Reason(ReasonCode.WAITING_FOR_PRINTER, p)
+        params["used_s"] = u.window_s if u is not None else 0.0
+        params["window_s"] = window_s
+        params["queued_s"] = queued_s.get(job.user, job.est_print_s)
+        return Reason(ReasonCode.FAIR_SHARE, params)
+    higher = sum(n for priority, n in by_priority.items() if priority > job.priority)
+    if higher and 2 * higher >= count:
+        params["higher"] = higher
+        return Reason(ReasonCode.PRIORITY_AHEAD, params)
+    return Reason(ReasonCode.WAITING_FOR_PRINTER, params)
 
 
 # ---------------------------------------------------------------- rendering
@@ -1241,6 +1255,13 @@ def _hours(seconds: float) -> str:
     if hours < 1:
         return f"{max(1, round(seconds / 60))} min"
     return f"{hours:.1f} h".replace(".0 h", " h")
+
+
+def _period(seconds: float) -> str:
+    days = seconds / 86400
+    if days >= 1 and abs(days - round(days)) < 1e-9:
+        return "day" if round(days) == 1 else f"{round(days)} days"
+    return _hours(seconds)
 
 
 def format_when(t: float, now: float, tz: ZoneInfo) -> str:
@@ -1283,12 +1304,17 @@ def render_reason(reason: Reason, *, tz: ZoneInfo | str = "UTC", now: float = 0.
         ahead = f" ({p['ahead']} job{'s' if p['ahead'] != 1 else ''} ahead of yours)" if p.get("ahead") else ""
         return f"waiting for a printer with {_what(p['material'], p['colour'])}{ahead}{when}"
     if code is ReasonCode.FAIR_SHARE:
-        return (
-            f"members who printed less recently go first (you used {_hours(p.get('used_s', 0.0))} "
-            f"of printer time in the last {_hours(p.get('window_s', 0.0))}){when}"
-        )
+        used = p.get("used_s", 0.0)
+        mine = f"you have {_hours(p['queued_s'])} queued" if p.get("queued_s") else "you"
+        if used:
+            mine += f"{' and' if p.get('queued_s') else ''} used {_hours(used)} in the last {_period(p.get('window_s', 0.0))}"
+        else:
+            mine += "" if p.get("queued_s") else " printed recently"
+        return f"members who have printed or queued less go first ({mine}){when}"
     if code is ReasonCode.PRIORITY_AHEAD:
-        return f"higher-priority jobs (staff or class) go first{when}"
+        n = p.get("higher")
+        what = f"{n} higher-priority job{'s' if n != 1 else ''}" if n else "higher-priority jobs"
+        return f"{what} (staff or class) {'goes' if n == 1 else 'go'} first{when}"
     if code is ReasonCode.OWN_JOB_PRINTING:
         return f"your other job is printing (at most {p.get('max_jobs')} at once){when}"
     if code is ReasonCode.DAILY_LIMIT:

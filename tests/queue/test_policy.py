@@ -232,6 +232,9 @@ def test_fair_share_lets_a_light_user_overtake_a_batch() -> None:
     reason = fair.waiting["a0"].reason
     assert reason.code is ReasonCode.FAIR_SHARE
     assert fair.waiting["a0"].start_at == now + 2 * H
+    assert render_reason(reason, tz=BERLIN, now=now) == (
+        "members who have printed or queued less go first (you have 15 h queued); expected to start at 12:00"
+    )
 
 
 def test_fair_share_counts_recent_usage() -> None:
@@ -241,7 +244,7 @@ def test_fair_share_counts_recent_usage() -> None:
     result = plan([printer()], jobs, rules(), now, usage)
     assert assigned(result) == {"b": "p1"}
     assert render_reason(result.waiting["a"].reason, tz=BERLIN, now=now) == (
-        "members who printed less recently go first (you used 10 h of printer time in the last 168 h); "
+        "members who have printed or queued less go first (you have 1 h queued and used 10 h in the last 7 days); "
         "expected to start at 11:00"
     )
     # a larger weight buys a larger share
@@ -264,6 +267,9 @@ def test_priority_beats_fair_share_and_age() -> None:
         result = plan([printer()], jobs, rules(ordering=ordering), now)
         assert assigned(result) == {"class": "p1"}
         assert result.waiting["old"].reason.code is ReasonCode.PRIORITY_AHEAD
+        assert render_reason(result.waiting["old"].reason, tz=BERLIN, now=now) == (
+            "1 higher-priority job (staff or class) goes first; expected to start at 19:00"
+        )
 
 
 def test_flexible_job_leaves_the_only_red_printer_to_a_red_job() -> None:
