@@ -35,16 +35,16 @@ class ModelConstants:
     internal_bridges: bool = True  # solid infill over sparse infill printed as a bridge
     drop_open_loops: bool = False  # drop slice contours that do not close, as PrusaSlicer does
     fill_rule: str = "nonzero"  # how overlapping/inverted shells fill: nonzero, evenodd or positive
-    thin_shell_weight: float = 0.278  # share of one-cell vertical-shell strips that end up solid
-    retracts_per_island: float = 1.838  # retract + travel cycles per island and layer (perimeters)
-    retracts_per_solid_region: float = 0.402  # ... per separate solid infill region
-    retracts_per_sparse_line: float = 0.186  # ... per sparse infill line (lines not joined by anchors)
+    thin_shell_weight: float = 0.324  # share of one-cell vertical-shell strips that end up solid
+    retracts_per_island: float = 2.323  # retract + travel cycles per island and layer (perimeters)
+    retracts_per_solid_region: float = 0.346  # ... per separate solid infill region
+    retracts_per_sparse_line: float = 0.147  # ... per sparse infill line (lines not joined by anchors)
     retracts_per_layer: float = 0.0  # ... per layer, on top of the above
-    travel_distance_factor: float = 0.77  # mean travel length relative to sqrt(layer area)
+    travel_distance_factor: float = 0.739  # mean travel length relative to sqrt(layer area)
     time_factor: float = 1.0  # global multiplier on extrusion time (planner details not modelled)
     sparse_link_factor: float = 1.0  # anchor/link length at sparse line ends relative to the anchor length
     rounded_edge_factor: float = 1.0  # weight of the external perimeter's rounded-edge volume deficit
-    anchor_edge_factor: float = 0.48  # share of the sparse region's border covered by anchors
+    anchor_edge_factor: float = 0.5  # share of the sparse region's border covered by anchors
 
 
 DEFAULT_CONSTANTS = ModelConstants()
@@ -280,15 +280,37 @@ def _dilate(mask: np.ndarray, steps: int) -> np.ndarray:
     return ~_erode(~mask, steps)
 
 
+def _dilate_box(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Dilation by a (2r+1)^2 square, separable with running sums: cost independent of ``radius``."""
+    out = mask
+    for axis in (2, 1):
+        n = out.shape[axis]
+        cs = np.cumsum(out, axis=axis, dtype=np.int32)
+        hi = np.take(cs, np.minimum(np.arange(n) + radius, n - 1), axis=axis)
+        lo_idx = np.arange(n) - radius - 1
+        lo = np.take(cs, np.maximum(lo_idx, 0), axis=axis)
+        shape = [1, 1, 1]
+        shape[axis] = n
+        lo = np.where((lo_idx >= 0).reshape(shape), lo, 0)
+        out = (hi - lo) > 0
+    return out
+
+
 def _dilate_layers(mask: np.ndarray, steps: int) -> np.ndarray:
-    """Dilate only the layers that have any set cell (most layers of prismatic parts have none)."""
+    """Dilate only the layers that have any set cell (most layers of prismatic parts have none).
+
+    Large growths use a square of the same area as the octagon the step-wise dilation would give.
+    """
     if steps <= 0:
         return mask.copy()
     out = mask.copy()
     busy = np.nonzero(mask.any(axis=(1, 2)))[0]
-    for a in range(0, len(busy), 64):
-        idx = busy[a : a + 64]
-        out[idx] = _dilate(mask[idx], steps)
+    if len(busy) == 0:
+        return out
+    if steps >= 3:
+        out[busy] = _dilate_box(mask[busy], max(int(round(steps * 0.91)), 1))
+    else:
+        out[busy] = _dilate(mask[busy], steps)
     return out
 
 
@@ -335,6 +357,15 @@ def _rasterise(layer, x1, y1, x2, y2, n_layers, x0, y0, cell, nx, ny):
     return winding[:, :, :nx]
 
 
+def _fill(winding: np.ndarray, rule: str) -> np.ndarray:
+    """Cells inside the outline under the fill rule (non-zero, even-odd or positive winding)."""
+    if rule == "evenodd":
+        return (winding % 2) != 0
+    if rule == "positive":
+        return winding > 0
+    return winding != 0
+
+
 @dataclass(frozen=True)
 class _Grid:
     x0: float
@@ -347,22 +378,10 @@ class _Grid:
 def _classify_window(layer, x1, y1, x2, y2, n_win, first, n_layers, grid: _Grid, steps, grow, nt, nb,
                      constants: ModelConstants, counters: dict[str, int]) -> dict[str, np.ndarray]:
     """Rasterise layers ``first .. first + n_win`` and split each into perimeters, top, bottom/bridge, solid
-    and sparse infill. Counters (overlap, inverted, filled cells) are updated for the window's core only by
-    the caller's slicing, so they are taken from every layer here and de-duplicated by ``counters['seen']``."""
+    and sparse infill (per-layer areas and border lengths)."""
     winding = _rasterise(layer, x1, y1, x2, y2, n_win, grid.x0, grid.y0, grid.cell, grid.nx, grid.ny)
-    seen = counters.setdefault("seen", 0)
-    fresh = slice(max(seen - first, 0), n_win)
-    counters["overlap"] += int(np.count_nonzero(winding[fresh] >= 2))
-    counters["inverted"] += int(np.count_nonzero(winding[fresh] < 0))
-    if constants.fill_rule == "evenodd":
-        mask = (winding % 2) != 0
-    elif constants.fill_rule == "positive":
-        mask = winding > 0
-    else:
-        mask = winding != 0
+    mask = _fill(winding, constants.fill_rule)
     del winding
-    counters["filled"] += int(np.count_nonzero(mask[fresh]))
-    counters["seen"] = first + n_win
     cell_area = grid.cell * grid.cell
     interior = _erode(mask, steps) if steps else mask.copy()
     above = np.zeros_like(mask)
@@ -564,8 +583,8 @@ def features_from_slices(slices: Slices, profile: SlicerProfile,
     steps_eff = max(int(round(band / cell)), 1) if band > 0 else 0
     nxc = int(math.ceil(width_x / cell))
     nyc = int(math.ceil(width_y / cell))
-    gx0 = -width_x / 2
-    gy0 = -width_y / 2
+    gx0 = -width_x / 2 + 0.3183 * cell  # off round coordinates: walls rarely pass through cell centres
+    gy0 = -width_y / 2 + 0.2871 * cell
     nt = max(profile.top_solid_layers, 0)
     nb = max(profile.bottom_solid_layers, 0)
     if profile.top_solid_min_thickness_mm > 0 and nt > 0:
@@ -579,19 +598,72 @@ def features_from_slices(slices: Slices, profile: SlicerProfile,
     layer_s = layer[order]
     halo = max(nt, nb) + 1
     per_batch = max(8, int(1_500_000 // max(nxc * nyc, 1)))
-    stats: dict[str, np.ndarray] = {}
-    counters = {"overlap": 0, "inverted": 0, "filled": 0}
-    for a in range(0, n_layers, per_batch):
-        b = min(a + per_batch, n_layers)
-        lo_l, hi_l = max(a - halo, 0), min(b + halo, n_layers)
+
+    def segs(lo_l: int, hi_l: int):
         i0, i1 = np.searchsorted(layer_s, [lo_l, hi_l])
         idx = order[i0:i1]
-        part = _classify_window(
-            layer[idx] - lo_l, x1[idx], y1[idx], x2[idx], y2[idx], hi_l - lo_l, lo_l, n_layers, grid,
-            steps_eff, grow, nt, nb, constants, counters,
-        )
-        for key, values in part.items():
-            stats.setdefault(key, np.zeros(n_layers))[a:b] = values[a - lo_l : b - lo_l]
+        return layer[idx] - lo_l, x1[idx], y1[idx], x2[idx], y2[idx]
+
+    # Pass 1: rasterise every layer once; count cells and find where a layer differs from the one below.
+    # Layers farther than the halo from any change (prismatic parts: most of them) need no classification:
+    # they are perimeters around sparse infill, identical to the run's first such layer.
+    counters = {"overlap": 0, "inverted": 0, "filled": 0}
+    changed = np.ones(n_layers + 1, dtype=bool)
+    prev_last: np.ndarray | None = None
+    for a in range(0, n_layers, per_batch):
+        b = min(a + per_batch, n_layers)
+        winding = _rasterise(*segs(a, b), b - a, grid.x0, grid.y0, grid.cell, grid.nx, grid.ny)
+        counters["overlap"] += int(np.count_nonzero(winding >= 2))
+        counters["inverted"] += int(np.count_nonzero(winding < 0))
+        mask = _fill(winding, constants.fill_rule)
+        del winding
+        counters["filled"] += int(np.count_nonzero(mask))
+        if b - a > 1:
+            changed[a + 1 : b] = (mask[1:] != mask[:-1]).any(axis=(1, 2))
+        if prev_last is not None:
+            changed[a] = not np.array_equal(prev_last, mask[0])
+        prev_last = mask[-1].copy()
+        del mask
+    boundaries = np.nonzero(changed)[0]  # a change between layer i-1 and i (0 and n_layers always)
+    near = np.zeros(n_layers, dtype=bool)
+    for bnd in boundaries:
+        near[max(bnd - halo, 0) : min(bnd + halo, n_layers)] = True
+    stats: dict[str, np.ndarray] = {}
+    # Pass 2: classify the layers near a change, in windows with a halo.
+    starts = np.nonzero(near & ~np.concatenate([[False], near[:-1]]))[0]
+    for run_start in starts:
+        run_end = run_start
+        while run_end < n_layers and near[run_end]:
+            run_end += 1
+        for a in range(int(run_start), int(run_end), per_batch):
+            b = min(a + per_batch, int(run_end))
+            lo_l, hi_l = max(a - halo, 0), min(b + halo, n_layers)
+            part = _classify_window(*segs(lo_l, hi_l), hi_l - lo_l, lo_l, n_layers, grid,
+                                    steps_eff, grow, nt, nb, constants, {})
+            for key, values in part.items():
+                stats.setdefault(key, np.zeros(n_layers))[a:b] = values[a - lo_l : b - lo_l]
+    # Deep layers: one representative per run.
+    deep = ~near
+    deep_starts = np.nonzero(deep & ~np.concatenate([[False], deep[:-1]]))[0]
+    for run_start in deep_starts:
+        run_end = int(run_start)
+        while run_end < n_layers and deep[run_end]:
+            run_end += 1
+        rep = int(run_start)
+        winding = _rasterise(*segs(rep, rep + 1), 1, grid.x0, grid.y0, grid.cell, grid.nx, grid.ny)
+        mask = _fill(winding, constants.fill_rule)
+        interior = _erode(mask, steps_eff) if steps_eff else mask.copy()
+        cell_area = grid.cell * grid.cell
+        values = {
+            "raster": np.count_nonzero(mask) * cell_area,
+            "interior": np.count_nonzero(interior) * cell_area,
+            "sparse": np.count_nonzero(interior) * cell_area,
+            "islands": max(float(_euler(mask)[0]), 0.0),
+            "sparse_edges": float(_edges(interior)[0]) * math.pi / 4 * grid.cell,
+        }
+        for key in ("raster", "interior", "top", "solid", "thin", "islands", "bridge", "sparse", "solid_edges",
+                    "sparse_edges"):
+            stats.setdefault(key, np.zeros(n_layers))[rep:run_end] = values.get(key, 0.0)
     del order, layer_s
     overlap_cells, inverted_cells, filled_cells = counters["overlap"], counters["inverted"], counters["filled"]
     raster_area = stats["raster"]
@@ -796,7 +868,8 @@ def predict(features: LayerFeatures, profile: SlicerProfile, constants: ModelCon
     # digital contour is jagged and loses more than the true offset); infill areas are rescaled to match.
     band_w = w_ext + max(p.perimeters - 1, 0) * _spacing(w_per, h) if p.perimeters else 0.0
     band_area = np.maximum(layer_area - f.interior_mm2, 0.0)
-    band_area = np.minimum(band_area, np.maximum(f.outline_mm * band_w, 0.0))
+    # An offset band of width w along a closed outline covers P*w - pi*w^2 per net loop (islands - holes).
+    band_area = np.minimum(band_area, np.maximum(f.outline_mm * band_w - math.pi * band_w**2 * f.islands, 0.0))
     scale = np.where(f.interior_mm2 > 0, (layer_area - band_area) / np.maximum(f.interior_mm2, 1e-9), 1.0)
     scale = np.clip(scale, 0.0, 3.0)
     f = dataclasses.replace(f, interior_mm2=f.interior_mm2 * scale, top_mm2=f.top_mm2 * scale,
