@@ -9,11 +9,14 @@ For each printer of the fleet file:
 * a printer without a usable driver goes OFFLINE after ``silence_s`` without a message.
 
 Every new state goes through :meth:`StateStore.put` (one writer thread, pipelined); changed states are
-also published retained on ``printfleet/printers/<id>/state``. Bad input is logged once and ignored.
+also published retained on ``printfleet/printers/<id>/state``, and the dispatcher's job announcements
+on ``printfleet/jobs/<id>`` (``{"job_id", "status", "at"}``, not retained). Bad input is logged once
+and ignored.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
@@ -27,7 +30,7 @@ import redis
 
 from printfleet.drivers import AuthFailed, DriverError, PrinterDriver, PrinterOffline, create_driver
 from printfleet.errors import ConfigError
-from printfleet.ingest.mqtt import STATE_TOPIC, MqttLink, TopicRouter
+from printfleet.ingest.mqtt import JOB_TOPIC, STATE_TOPIC, MqttLink, TopicRouter
 from printfleet.ingest.parse import Kind, MessageError, apply_message, parse_message, unknown_state
 from printfleet.state import PrinterState, PrinterStatus, StateSource, is_stale, offline_state, utcnow
 from printfleet.store import PutResult, StateStore
@@ -39,6 +42,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _MAX_LOG_KEYS = 2000
+#: the dispatcher's job announcements (``printfleet.queue.dispatch.JOBS_CHANGED_CHANNEL``)
+JOBS_CHANGED_CHANNEL = "printfleet:jobs:changed"
 _BATCH_MAX = 1000
 
 
@@ -170,6 +175,8 @@ class StatusService:
             threading.Thread(target=self._writer_loop, name="status-writer", daemon=True),
             threading.Thread(target=self._poller_loop, name="status-poller", daemon=True),
         ]
+        if self.publish_states:
+            self._threads.append(threading.Thread(target=self._jobs_bridge_loop, name="status-jobs", daemon=True))
         for thread in self._threads:
             thread.start()
         self.link.start()
@@ -293,6 +300,37 @@ class StatusService:
                     self.link.publish(STATE_TOPIC.format(printer_id=state.printer_id), body, retain=True)
             if self.on_stored is not None:
                 self.on_stored(state, result)
+
+    # ------------------------------------------------------------ job changes -> MQTT
+
+    def _jobs_bridge_loop(self) -> None:
+        """Republish the dispatcher's job announcements (Redis) on ``printfleet/jobs/<id>``."""
+        while not self._stop.is_set():
+            pubsub = self.store.client.pubsub(ignore_subscribe_messages=True)
+            try:
+                pubsub.subscribe(JOBS_CHANGED_CHANNEL)
+                self._log_once.forget(("jobs-bridge",))
+                while not self._stop.is_set():
+                    message = pubsub.get_message(timeout=0.5)
+                    if message is None:
+                        continue
+                    try:
+                        data = json.loads(message["data"])
+                        job_id = int(data["job_id"])
+                    except (ValueError, TypeError, KeyError):
+                        continue  # e.g. a "something changed" announcement without a job id
+                    self.link.publish(JOB_TOPIC.format(job_id=job_id),
+                                      json.dumps({"job_id": job_id, "status": data.get("status"),
+                                                  "at": utcnow().isoformat()}))
+            except redis.RedisError as exc:
+                self._log_once(logging.WARNING, ("jobs-bridge",), "job changes are not republished on MQTT (%s); "
+                               "retrying", exc)
+                self._stop.wait(1.0)
+            finally:
+                try:
+                    pubsub.close()
+                except redis.RedisError:
+                    pass
 
     # ------------------------------------------------------------ polling
 

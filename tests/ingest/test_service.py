@@ -170,3 +170,34 @@ def test_octoprint_answering_html_or_500(mode: str, tmp_path: Path, settings: Se
         assert service.store.get("bad").status is PrinterStatus.IDLE  # type: ignore[union-attr]
     httpd.shutdown()
     assert caplog.text.count("ignoring a bad answer") == 1
+
+
+def test_job_changes_are_republished_on_mqtt(mqtt_only: StatusService, mqtt_broker: ManagedProcess,
+                                             redis_url: str) -> None:
+    import redis
+
+    from printfleet.ingest.service import JOBS_CHANGED_CHANNEL
+
+    seen: list[tuple[str, dict]] = []
+    subscribed = threading.Event()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    client.on_message = lambda c, u, m: seen.append((m.topic, json.loads(m.payload)))
+    client.on_subscribe = lambda *a: subscribed.set()
+    client.connect("127.0.0.1", int(mqtt_broker.extra["port"]))  # type: ignore[arg-type]
+    client.subscribe("printfleet/jobs/#")
+    client.loop_start()
+    try:
+        assert subscribed.wait(5)
+        r = redis.Redis.from_url(redis_url)
+        deadline = time.monotonic() + 5
+        while r.pubsub_numsub(JOBS_CHANGED_CHANNEL)[0][1] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        r.publish(JOBS_CHANGED_CHANNEL, json.dumps({"job_id": None, "status": ""}))  # ignored
+        r.publish(JOBS_CHANGED_CHANNEL, json.dumps({"job_id": 7, "status": "printing"}))
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [(t, d["status"]) for t, d in seen] == [("printfleet/jobs/7", "printing")]
+        r.close()
+    finally:
+        client.loop_stop()
+        client.disconnect()
