@@ -34,17 +34,19 @@ class ModelConstants:
     vertical_shells: bool = True  # ensure_vertical_shell_thickness
     internal_bridges: bool = True  # solid infill over sparse infill printed as a bridge
     drop_open_loops: bool = False  # drop slice contours that do not close, as PrusaSlicer does
-    fill_rule: str = "nonzero"  # how overlapping/inverted shells fill: nonzero, evenodd or positive
-    thin_shell_weight: float = 0.324  # share of one-cell vertical-shell strips that end up solid
+    fill_rule: str = "nonzero"
+    target_cell_mm: float = 0.5  # raster cell, rounded so that the perimeter band is a whole number of cells
+    max_cells_per_layer: float = 40_000  # coarser cells above this (large footprints)  # how overlapping/inverted shells fill: nonzero, evenodd or positive
+    thin_shell_weight: float = 0.614  # share of one-cell vertical-shell strips that end up solid
     retracts_per_island: float = 2.323  # retract + travel cycles per island and layer (perimeters)
-    retracts_per_solid_region: float = 0.346  # ... per separate solid infill region
+    retracts_per_solid_region: float = 0.233  # ... per separate solid infill region
     retracts_per_sparse_line: float = 0.147  # ... per sparse infill line (lines not joined by anchors)
     retracts_per_layer: float = 0.0  # ... per layer, on top of the above
     travel_distance_factor: float = 0.739  # mean travel length relative to sqrt(layer area)
     time_factor: float = 1.0  # global multiplier on extrusion time (planner details not modelled)
     sparse_link_factor: float = 1.0  # anchor/link length at sparse line ends relative to the anchor length
     rounded_edge_factor: float = 1.0  # weight of the external perimeter's rounded-edge volume deficit
-    anchor_edge_factor: float = 0.5  # share of the sparse region's border covered by anchors
+    anchor_edge_factor: float = 0.429  # share of the sparse region's border covered by anchors
 
 
 DEFAULT_CONSTANTS = ModelConstants()
@@ -375,13 +377,11 @@ class _Grid:
     ny: int
 
 
-def _classify_window(layer, x1, y1, x2, y2, n_win, first, n_layers, grid: _Grid, steps, grow, nt, nb,
-                     constants: ModelConstants, counters: dict[str, int]) -> dict[str, np.ndarray]:
-    """Rasterise layers ``first .. first + n_win`` and split each into perimeters, top, bottom/bridge, solid
-    and sparse infill (per-layer areas and border lengths)."""
-    winding = _rasterise(layer, x1, y1, x2, y2, n_win, grid.x0, grid.y0, grid.cell, grid.nx, grid.ny)
-    mask = _fill(winding, constants.fill_rule)
-    del winding
+def _classify_window(mask: np.ndarray, first: int, n_layers: int, grid: _Grid, steps: int, grow: int, nt: int,
+                     nb: int, constants: ModelConstants) -> dict[str, np.ndarray]:
+    """Split the filled cells of layers ``first .. first + len(mask)`` into perimeters, top, bottom/bridge,
+    solid and sparse infill (per-layer areas and border lengths)."""
+    n_win = len(mask)
     cell_area = grid.cell * grid.cell
     interior = _erode(mask, steps) if steps else mask.copy()
     above = np.zeros_like(mask)
@@ -452,7 +452,6 @@ def _classify_window(layer, x1, y1, x2, y2, n_win, first, n_layers, grid: _Grid,
         "top": cells(top_cells),
         "solid": cells(internal_solid),
         "thin": cells(thin_shell),
-        "islands": np.maximum(_euler(mask), 0.0),
         "bridge": cells(bridge_cells),
         "sparse": cells(sparse),
         "solid_edges": _edges(shell).astype(np.float64) * manhattan,
@@ -574,7 +573,11 @@ def features_from_slices(slices: Slices, profile: SlicerProfile,
     )
     if profile.perimeters == 0:
         band = 0.0
-    steps = max(int(round(band / 0.5)), 1) if band > 0 else 0
+    steps = max(int(round(band / constants.target_cell_mm)), 1) if band > 0 else 0
+    # Large footprints get coarser cells (whole perimeter bands still), bounding the work per layer.
+    footprint = float(hi[0] - lo[0] + 2) * float(hi[1] - lo[1] + 2)
+    while steps > 1 and footprint / (band / steps) ** 2 > constants.max_cells_per_layer:
+        steps -= 1
     cell = band / steps if steps else 0.5
     width_x = float(hi[0] - lo[0]) + 4 * cell
     width_y = float(hi[1] - lo[1]) + 4 * cell
@@ -597,18 +600,20 @@ def features_from_slices(slices: Slices, profile: SlicerProfile,
     order = np.argsort(layer, kind="stable")
     layer_s = layer[order]
     halo = max(nt, nb) + 1
-    per_batch = max(8, int(1_500_000 // max(nxc * nyc, 1)))
+    per_batch = max(4 * halo, int(1_500_000 // max(nxc * nyc, 1)))
 
     def segs(lo_l: int, hi_l: int):
         i0, i1 = np.searchsorted(layer_s, [lo_l, hi_l])
         idx = order[i0:i1]
         return layer[idx] - lo_l, x1[idx], y1[idx], x2[idx], y2[idx]
 
-    # Pass 1: rasterise every layer once; count cells and find where a layer differs from the one below.
-    # Layers farther than the halo from any change (prismatic parts: most of them) need no classification:
-    # they are perimeters around sparse infill, identical to the run's first such layer.
+    # Pass 1: rasterise every layer once (kept bit-packed); count cells, islands, and find where a layer
+    # differs from the one below. Layers farther than the halo from any change (prismatic parts: most of
+    # them) need no classification: perimeters around sparse infill, like the run's first such layer.
     counters = {"overlap": 0, "inverted": 0, "filled": 0}
     changed = np.ones(n_layers + 1, dtype=bool)
+    packed = np.empty((n_layers, nyc, (nxc + 7) // 8), dtype=np.uint8)
+    islands = np.zeros(n_layers)
     prev_last: np.ndarray | None = None
     for a in range(0, n_layers, per_batch):
         b = min(a + per_batch, n_layers)
@@ -618,53 +623,60 @@ def features_from_slices(slices: Slices, profile: SlicerProfile,
         mask = _fill(winding, constants.fill_rule)
         del winding
         counters["filled"] += int(np.count_nonzero(mask))
+        islands[a:b] = np.maximum(_euler(mask), 0.0)
         if b - a > 1:
             changed[a + 1 : b] = (mask[1:] != mask[:-1]).any(axis=(1, 2))
         if prev_last is not None:
             changed[a] = not np.array_equal(prev_last, mask[0])
         prev_last = mask[-1].copy()
+        packed[a:b] = np.packbits(mask, axis=2)
         del mask
+    del order, layer_s
+
+    def masks(lo_l: int, hi_l: int) -> np.ndarray:
+        return np.unpackbits(packed[lo_l:hi_l], axis=2, count=nxc).astype(bool)
+
     boundaries = np.nonzero(changed)[0]  # a change between layer i-1 and i (0 and n_layers always)
     near = np.zeros(n_layers, dtype=bool)
     for bnd in boundaries:
         near[max(bnd - halo, 0) : min(bnd + halo, n_layers)] = True
     stats: dict[str, np.ndarray] = {}
-    # Pass 2: classify the layers near a change, in windows with a halo.
-    starts = np.nonzero(near & ~np.concatenate([[False], near[:-1]]))[0]
-    for run_start in starts:
-        run_end = run_start
-        while run_end < n_layers and near[run_end]:
-            run_end += 1
-        for a in range(int(run_start), int(run_end), per_batch):
-            b = min(a + per_batch, int(run_end))
-            lo_l, hi_l = max(a - halo, 0), min(b + halo, n_layers)
-            part = _classify_window(*segs(lo_l, hi_l), hi_l - lo_l, lo_l, n_layers, grid,
-                                    steps_eff, grow, nt, nb, constants, {})
-            for key, values in part.items():
-                stats.setdefault(key, np.zeros(n_layers))[a:b] = values[a - lo_l : b - lo_l]
+    # Pass 2: classify the layers near a change, in windows with a halo; runs closer than two halos share one.
+    near_idx = np.nonzero(near)[0]
+    pos = 0
+    while pos < len(near_idx):
+        a = int(near_idx[pos])
+        end = pos
+        while end + 1 < len(near_idx) and near_idx[end + 1] - a < per_batch and near_idx[end + 1] - near_idx[end] <= 2 * halo:
+            end += 1
+        b = int(near_idx[end]) + 1
+        lo_l, hi_l = max(a - halo, 0), min(b + halo, n_layers)
+        part = _classify_window(masks(lo_l, hi_l), lo_l, n_layers, grid, steps_eff, grow, nt, nb, constants)
+        for key, values in part.items():
+            stats.setdefault(key, np.zeros(n_layers))[a:b] = values[a - lo_l : b - lo_l]
+        pos = end + 1
     # Deep layers: one representative per run.
     deep = ~near
     deep_starts = np.nonzero(deep & ~np.concatenate([[False], deep[:-1]]))[0]
+    cell_area = grid.cell * grid.cell
     for run_start in deep_starts:
         run_end = int(run_start)
         while run_end < n_layers and deep[run_end]:
             run_end += 1
         rep = int(run_start)
-        winding = _rasterise(*segs(rep, rep + 1), 1, grid.x0, grid.y0, grid.cell, grid.nx, grid.ny)
-        mask = _fill(winding, constants.fill_rule)
+        mask = masks(rep, rep + 1)
         interior = _erode(mask, steps_eff) if steps_eff else mask.copy()
-        cell_area = grid.cell * grid.cell
         values = {
             "raster": np.count_nonzero(mask) * cell_area,
             "interior": np.count_nonzero(interior) * cell_area,
             "sparse": np.count_nonzero(interior) * cell_area,
-            "islands": max(float(_euler(mask)[0]), 0.0),
             "sparse_edges": float(_edges(interior)[0]) * math.pi / 4 * grid.cell,
         }
-        for key in ("raster", "interior", "top", "solid", "thin", "islands", "bridge", "sparse", "solid_edges",
+        for key in ("raster", "interior", "top", "solid", "thin", "bridge", "sparse", "solid_edges",
                     "sparse_edges"):
             stats.setdefault(key, np.zeros(n_layers))[rep:run_end] = values.get(key, 0.0)
-    del order, layer_s
+    del packed
+    stats["islands"] = islands
     overlap_cells, inverted_cells, filled_cells = counters["overlap"], counters["inverted"], counters["filled"]
     raster_area = stats["raster"]
     regions = np.zeros(n_layers)
