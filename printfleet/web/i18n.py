@@ -53,14 +53,14 @@ class Formatter:
     locale: str
     tz: ZoneInfo
 
-    def datetime(self, value: dt.datetime | float | None) -> str:
+    def datetime(self, value: dt.datetime | float | str | None) -> str:
         """Date and time, e.g. ``28.11.2026, 14:30``."""
         if value is None:
             return "–"
         value = _aware(value)
         return dates.format_datetime(value, "short", tzinfo=self.tz, locale=self.locale)
 
-    def when(self, value: dt.datetime | float | None, now: dt.datetime | float | None = None) -> str:
+    def when(self, value: dt.datetime | float | str | None, now: dt.datetime | float | None = None) -> str:
         """Just the time when ``value`` is today (site timezone), otherwise a short date and time."""
         if value is None:
             return "–"
@@ -93,7 +93,9 @@ class Formatter:
         return numbers.format_percent(fraction, locale=self.locale)
 
 
-def _aware(value: dt.datetime | float) -> dt.datetime:
+def _aware(value: dt.datetime | float | str) -> dt.datetime:
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
     if isinstance(value, int | float):
         return dt.datetime.fromtimestamp(value, dt.UTC)
     return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)

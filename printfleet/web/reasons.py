@@ -10,7 +10,7 @@ import gettext
 import logging
 from typing import Any
 
-from printfleet.queue.policy import Reason, ReasonCode
+from printfleet.queue.policy import Reason, ReasonCode, render_reason
 from printfleet.web.i18n import Formatter
 
 logger = logging.getLogger(__name__)
@@ -91,6 +91,8 @@ def reason_text(reason: Reason, t: gettext.NullTranslations, fmt: Formatter, now
         return t.gettext("waiting for someone to clear the bed of %(printer)s") % {"printer": p.get("printer", "")} + when
     if c is ReasonCode.HEATUP_STAGGER:
         return t.gettext("waiting a few minutes so that not too many printers heat up at once") + when
+    if c is ReasonCode.OVERNIGHT_START:
+        return t.gettext("prints overnight and finishes before the space opens, so printers stay free this evening") + when
     if c is ReasonCode.LONG_JOB_SHARE:
         return t.gettext("other members are waiting and your long prints already use most printers") + when
     if c is ReasonCode.AWAITING_APPROVAL:
@@ -126,8 +128,11 @@ def reason_text(reason: Reason, t: gettext.NullTranslations, fmt: Formatter, now
         return t.gettext("%(material)s prints need staff approval") % {"material": p.get("material", "")}
     if c is ReasonCode.APPROVAL_NEW_MEMBER:
         return t.gettext("your first %(num)s prints need staff approval") % {"num": p.get("needed", "?")}
-    logger.warning("no wording for reason %s", c)
-    return str(c.value)
+    logger.warning("no translation for reason %s yet; using the scheduler's English", c)
+    try:
+        return render_reason(reason, tz=fmt.tz, now=now)
+    except Exception:  # parameters the renderer does not expect
+        return str(c.value)
 
 
 def status_text(status: str, t: gettext.NullTranslations) -> str:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi.testclient import TestClient
 
-from tests.web.conftest import GCODE, Actor, box_stl, upload_job
+from printfleet.settings import Settings
+from printfleet.web.app import create_app
+from tests.web.conftest import GCODE, Actor, upload_job, wait_for
 
 
 def test_upload_creates_a_queued_job_with_estimate_and_fits(client: TestClient, actors: dict[str, Actor]) -> None:
@@ -15,3 +19,97 @@ def test_upload_creates_a_queued_job_with_estimate_and_fits(client: TestClient, 
     assert set(job["estimate"]["fits"]) == {"mk3s-1", "mk3s-2"}
     assert job["queue_position"] == 1
     assert job["code"] and job["public_url"] == f"/j/{job['code']}"
+
+
+def test_job_detail_and_list_filters(client: TestClient, actors: dict[str, Actor]) -> None:
+    first = upload_job(client, actors["maker_a"], material="PLA", colour="black", note="for the club")
+    second = upload_job(client, actors["maker_a"], content=GCODE, name="holder.gcode", material="PETG")
+    def detail() -> dict:
+        return client.get(f"/api/jobs/{first['id']}", headers=actors["maker_a"].headers).json()
+
+    assert wait_for(lambda: detail()["queue_position"] == 1)
+    assert detail()["colour"] == "black" and detail()["note"] == "for the club"
+    # no printer has reported yet (no states), so the scheduler says why and gives no start time
+    assert detail()["reason_code"] == "printers_unavailable" and detail()["estimated_start"] is None
+    assert "offline" in detail()["reason"]
+    listed = client.get("/api/jobs", headers=actors["staff"].headers, params={"status": ["queued"], "limit": 1}).json()
+    assert listed["count"] == 2 and len(listed["data"]) == 1 and listed["data"][0]["id"] == second["id"]
+    by_code = client.get("/api/jobs", headers=actors["staff"].headers, params={"code": first["code"].lower()}).json()
+    assert [j["id"] for j in by_code["data"]] == [first["id"]]
+    ended = client.get("/api/jobs", headers=actors["staff"].headers, params={"active": "false"}).json()
+    assert ended["count"] == 0
+
+
+def test_reasons_follow_the_reader_language(client: TestClient, actors: dict[str, Actor]) -> None:
+    job = upload_job(client, actors["maker_a"])
+    headers = actors["maker_a"].headers
+    english = client.get(f"/api/jobs/{job['id']}", headers={**headers, "Accept-Language": "en-GB,en;q=0.8"}).json()
+    german = client.get(f"/api/jobs/{job['id']}", headers={**headers, "Accept-Language": "de-DE"}).json()
+    assert english["reason"] != german["reason"]
+
+
+def test_approval_rules_of_the_site(web_settings: Settings, actors: dict[str, Actor], tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet.yaml"
+    shipped = Path(web_settings.config).read_text()
+    fleet.write_text(shipped.replace("profile: profiles/", f"profile: {Path(web_settings.config).parent}/profiles/")
+                     + "\npolicy:\n  approval: {materials: [PETG]}\n")
+    settings = web_settings.model_copy(update={"config": fleet})
+    with TestClient(create_app(settings)) as client:
+        petg = upload_job(client, actors["maker_a"], content=GCODE, name="clip.gcode", material="PETG")
+        assert petg["status"] == "awaiting_approval"
+        assert petg["queue_position"] is None
+        staff_job = upload_job(client, actors["staff"], content=GCODE, name="clip.gcode", material="PETG")
+        assert staff_job["status"] == "queued"  # staff never need approval
+        inbox = wait_for(lambda: client.get("/api/queue").json()["awaiting_approval"] == 1)
+        assert inbox
+        approved = client.post(f"/api/jobs/{petg['id']}/approve", headers=actors["staff"].headers)
+        assert approved.status_code == 200 and approved.json()["status"] == "queued"
+
+
+def test_the_same_flow_on_postgresql(postgres_url: str, web_settings: Settings, tmp_path: Path) -> None:
+    from printfleet import db
+    from printfleet.accounts import add_user, create_token
+    from printfleet.config import load_fleet
+    from printfleet.models import Printer
+
+    engine = db.make_engine(postgres_url)
+    db.upgrade(engine)
+    with db.session_scope(engine) as session:
+        for printer in load_fleet(web_settings.config).printers:
+            if session.get(Printer, printer.id) is None:
+                session.add(Printer(id=printer.id, name=printer.name))
+        name = f"pg-{tmp_path.name[-8:].lower().replace('_', '-')}"
+        add_user(session, name=name, password="correct horse battery")
+        session.flush()
+        token = create_token(session, user_name=name, name="t")
+    engine.dispose()
+    settings = Settings.model_validate({**web_settings.model_dump(), "database_url": postgres_url})
+    maker = Actor(name, token)
+    with TestClient(create_app(settings)) as client:
+        job = upload_job(client, maker, material="PLA")
+        assert wait_for(lambda: any(e["code"] == job["code"] for e in client.get("/api/queue").json()["data"]))
+        assert client.post(f"/api/jobs/{job['id']}/cancel", headers=maker.headers).json()["status"] == "cancelled"
+        assert client.get("/api/jobs", headers=maker.headers).json()["count"] == 1
+        assert client.get("/metrics").status_code == 200
+
+
+def test_queue_estimates_with_idle_printers(client: TestClient, actors: dict[str, Actor], web_settings: Settings) -> None:
+    import datetime as dt
+
+    from printfleet.state import PrinterState, PrinterStatus, StateSource
+    from printfleet.store import StateStore
+
+    store = StateStore.from_url(web_settings.effective_redis_url)
+    now = dt.datetime.now(dt.UTC)
+    store.put_many(PrinterState(pid, PrinterStatus.IDLE, now, StateSource.MQTT) for pid in ("mk3s-1", "mk3s-2"))
+    store.close()
+    jobs = [upload_job(client, actors[who], material="PLA") for who in ("maker_a", "maker_b", "maker_a")]
+
+    def queue() -> list[dict]:
+        return client.get("/api/queue", headers={"Accept-Language": "en"}).json()["data"]
+
+    assert wait_for(lambda: len(queue()) == 3 and all(e["estimated_start"] for e in queue()))
+    entries = queue()
+    assert [e["position"] for e in entries] == [1, 2, 3]
+    assert {e["code"] for e in entries} == {j["code"] for j in jobs}
+    assert entries[0]["reason"].startswith("starting on")

@@ -121,3 +121,25 @@ def test_page_errors_are_pages(client: TestClient, actors: dict[str, Actor]) -> 
     for path in ("/me/jobs/987654", f"/me/jobs/{2**70}", "/j/" + "X" * 40):
         response = client.get(path)
         assert 400 <= response.status_code < 500, path
+
+
+def test_pages_render_live_printer_states(client: TestClient, actors: dict[str, Actor], web_settings) -> None:  # noqa: ANN001
+    import datetime as dt
+
+    from printfleet.state import JobProgress, PrinterState, PrinterStatus, StateSource, Temperature
+    from printfleet.store import StateStore
+
+    store = StateStore.from_url(web_settings.effective_redis_url)
+    now = dt.datetime.now(dt.UTC)
+    store.put(PrinterState("mk3s-1", PrinterStatus.PRINTING, now, StateSource.MQTT,
+                           job=JobProgress("x.gcode", 0.42, 100.0, 600.0),
+                           temps=(Temperature("tool0", 215.2, 215.0), Temperature("bed", None, 60.0))))
+    store.close()
+    assert wait_for(lambda: client.get("/api/printers/mk3s-1").json()["status"] == "printing")
+    printer = client.get("/api/printers/mk3s-1").json()
+    assert printer["progress"] == 0.42 and printer["nozzle_temp"] == {"actual": 215.2, "target": 215.0}
+    assert "x.gcode" not in client.get("/api/printers").text
+    login(client, "staff")
+    for path in ("/staff", "/wall", "/wall?lang=en"):
+        page = client.get(path)
+        assert page.status_code == 200 and "215" in page.text, path

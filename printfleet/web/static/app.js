@@ -75,9 +75,9 @@ const pf = (() => {
     $("[data-k=job]", el).innerHTML = p.job ? `<code>${esc(p.job.code)}</code> ${esc(p.job.nickname)}` : "";
     $("[data-k=eta]", el).textContent = p.eta ? (p.status === "printing" ? I.ready + " " + when(p.eta) : when(p.eta)) : "";
     const t = [];
-    if (p.nozzle_temp && p.nozzle_temp.actual != null) t.push("🔥 " + Math.round(p.nozzle_temp.actual) + "°" + (p.nozzle_temp.target ? "/" + Math.round(p.nozzle_temp.target) + "°" : ""));
-    if (p.bed_temp && p.bed_temp.actual != null) t.push("▭ " + Math.round(p.bed_temp.actual) + "°");
-    $("[data-k=temps]", el).textContent = t.join("  ");
+    if (p.nozzle_temp && p.nozzle_temp.actual != null) t.push(I.nozzle + " " + Math.round(p.nozzle_temp.actual) + "°" + (p.nozzle_temp.target ? "/" + Math.round(p.nozzle_temp.target) + "°" : ""));
+    if (p.bed_temp && p.bed_temp.actual != null) t.push(I.bed + " " + Math.round(p.bed_temp.actual) + "°");
+    $("[data-k=temps]", el).textContent = t.join(" · ");
   }
   function onPrinter(p) {
     const el = document.querySelector(`[data-printer="${CSS.escape(p.id)}"]`);
