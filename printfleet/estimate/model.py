@@ -104,21 +104,19 @@ def _slice_segments(vectors: np.ndarray, z_mid: np.ndarray, origin: np.ndarray):
     left. Two chunked passes (count, then fill preallocated arrays) keep memory near the output size.
     """
     n = len(vectors)
-    counts = []
+    spans = []
+    total = 0
     for a in range(0, n, _CHUNK):
         z = vectors[a : a + _CHUNK, :, 2]
-        k0 = np.searchsorted(z_mid, z.min(axis=1).astype(np.float64) - origin[2], side="left")
-        k1 = np.searchsorted(z_mid, z.max(axis=1).astype(np.float64) - origin[2], side="left")
-        counts.append(int((k1 - k0).sum()))
-    total = sum(counts)
+        k0 = np.searchsorted(z_mid, z.min(axis=1).astype(np.float64) - origin[2], side="left").astype(np.int32)
+        k1 = np.searchsorted(z_mid, z.max(axis=1).astype(np.float64) - origin[2], side="left").astype(np.int32)
+        cnt = k1 - k0
+        spans.append((k0, cnt))
+        total += int(cnt.sum())
     layer_out = np.empty(total, np.int32)
     x1o, y1o, x2o, y2o, nzo = (np.empty(total, np.float32) for _ in range(5))
     pos = 0
-    for a in range(0, n, _CHUNK):
-        zc = vectors[a : a + _CHUNK, :, 2]
-        k0 = np.searchsorted(z_mid, zc.min(axis=1).astype(np.float64) - origin[2], side="left")
-        k1 = np.searchsorted(z_mid, zc.max(axis=1).astype(np.float64) - origin[2], side="left")
-        cnt = k1 - k0
+    for a, (k0, cnt) in zip(range(0, n, _CHUNK), spans):
         keep = np.nonzero(cnt > 0)[0]
         if len(keep) == 0:
             continue
@@ -359,6 +357,11 @@ def _rasterise(layer, x1, y1, x2, y2, n_layers, x0, y0, cell, nx, ny):
     return winding[:, :, :nx]
 
 
+def _count_layers(mask: np.ndarray) -> np.ndarray:
+    """Set cells per layer (count_nonzero per 2-D slice is much faster than with ``axis=``)."""
+    return np.fromiter((np.count_nonzero(layer) for layer in mask), dtype=np.float64, count=len(mask))
+
+
 def _fill(winding: np.ndarray, rule: str) -> np.ndarray:
     """Cells inside the outline under the fill rule (non-zero, even-odd or positive winding)."""
     if rule == "evenodd":
@@ -443,7 +446,7 @@ def _classify_window(mask: np.ndarray, first: int, n_layers: int, grid: _Grid, s
     internal_solid = shell & ~top_cells & ~bridge_cells
 
     def cells(m: np.ndarray) -> np.ndarray:
-        return np.count_nonzero(m, axis=(1, 2)).astype(np.float64) * cell_area
+        return _count_layers(m) * cell_area
 
     manhattan = math.pi / 4 * grid.cell
     return {
