@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -101,13 +100,21 @@ def main() -> int:
         size = stl.stat().st_size
         print(f"torus: 1,000,000 triangles, 40 mm tall, {size / 1e6:.1f} MB binary STL")
 
-        # --- memory: fresh child that only estimates
+        # --- memory: a fresh child that only estimates. It is started by a tiny launcher whose
+        # RUSAGE_CHILDREN then holds the estimator's peak RSS alone (this process has run other children).
         child = _CHILD.format(repo=str(REPO), stl=str(stl), profile=str(profile))
-        start = time.perf_counter()
-        out = subprocess.run([PYTHON, "-c", child], capture_output=True, text=True, check=True)
-        fresh_wall = time.perf_counter() - start
-        report = eval(out.stdout.strip().splitlines()[-1])  # noqa: S307 - our own child's dict
-        children_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        launcher = (
+            "import resource, subprocess, sys, time\n"
+            "t = time.perf_counter()\n"
+            f"out = subprocess.run([sys.executable, '-c', {child!r}], capture_output=True, text=True, check=True)\n"
+            "wall = time.perf_counter() - t\n"
+            "print(out.stdout.strip().splitlines()[-1])\n"
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, wall)\n"
+        )
+        out = subprocess.run([PYTHON, "-c", launcher], capture_output=True, text=True, check=True)
+        lines = out.stdout.strip().splitlines()
+        report = eval(lines[-2])  # noqa: S307 - our own child's dict
+        children_kb, fresh_wall = int(lines[-1].split()[0]), float(lines[-1].split()[1])
         peak = report["vmhwm_kb"] * 1024
         print(f"peak memory (child VmHWM): {peak / 1e6:.1f} MB = {peak / size:.2f}x the file size "
               f"(RUSAGE_CHILDREN max {children_kb / 1024:.1f} MiB); target <= 3x")
