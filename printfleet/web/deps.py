@@ -31,7 +31,7 @@ from printfleet.web.auth import (
     csrf_matches,
     password_fingerprint,
 )
-from printfleet.web.i18n import LANG_COOKIE, Formatter, normalise_locale, pick_locale, translations
+from printfleet.web.i18n import LANG_COOKIE, Formatter, format_locale, normalise_locale, pick_locale, translations
 from printfleet.web.live import LiveHub
 
 logger = logging.getLogger(__name__)
@@ -166,7 +166,7 @@ def get_lang(request: Request) -> Lang:
         code = pick_locale(query, normalise_locale(first), default)
     else:
         code = pick_locale(query, cookie, default)
-    return Lang(code=code, t=translations(code), fmt=Formatter(code, fleet.site.tz))
+    return Lang(code=code, t=translations(code), fmt=Formatter(format_locale(code, default), fleet.site.tz))
 
 
 LangDep = Annotated[Lang, Depends(get_lang)]

@@ -46,6 +46,17 @@ def pick_locale(query_lang: str | None, cookie_lang: str | None, site_default: s
     return normalise_locale(query_lang) or normalise_locale(cookie_lang) or normalise_locale(site_default) or "en"
 
 
+#: regional conventions for a page language when the site's locale does not name one (24-hour clocks)
+_DEFAULT_REGIONS = {"de": "de_DE", "en": "en_GB"}
+
+
+def format_locale(lang: str, site_locale: str) -> str:
+    """The locale for dates and numbers: the site's own (e.g. ``en_US``) when it is in the page's language."""
+    if site_locale.split("_")[0].lower() == lang and "_" in site_locale:
+        return site_locale
+    return _DEFAULT_REGIONS.get(lang, lang)
+
+
 @dataclass(frozen=True)
 class Formatter:
     """Times in the site's timezone and numbers in the page's language."""

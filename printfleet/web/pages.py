@@ -65,4 +65,7 @@ def render(request: Request, lang: Lang, template: str, *, user: User | None, st
     html = environment(lang.code).get_template(template).render(base)
     response = HTMLResponse(html, status_code=status_code)
     response.headers["Content-Language"] = lang.code
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["X-Frame-Options"] = "DENY"
     return response

@@ -143,3 +143,11 @@ def test_pages_render_live_printer_states(client: TestClient, actors: dict[str, 
     for path in ("/staff", "/wall", "/wall?lang=en"):
         page = client.get(path)
         assert page.status_code == 200 and "215" in page.text, path
+
+
+def test_sign_in_is_rate_limited_per_name(client: TestClient, actors: dict[str, Actor]) -> None:
+    for _ in range(10):
+        assert client.post("/login", data={"name": "staff", "password": "wrong wrong"}).status_code == 401
+    blocked = client.post("/login", data={"name": "staff", "password": PASSWORD}, follow_redirects=False)
+    assert blocked.status_code == 429 and "pf_session" not in blocked.cookies
+    assert client.post("/login", data={"name": "maker-a", "password": PASSWORD}, follow_redirects=False).status_code == 303

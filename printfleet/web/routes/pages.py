@@ -10,6 +10,7 @@ import logging
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
+import redis
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from sqlmodel import col, select
@@ -28,6 +29,11 @@ from printfleet.web.routes.jobs import JobId, visible_job
 logger = logging.getLogger(__name__)
 
 router = APIRouter(include_in_schema=False)
+
+#: failed sign-ins per name within the window before further attempts are refused (429)
+MAX_LOGIN_FAILURES = 10
+LOGIN_FAIL_WINDOW_S = 15 * 60
+LOGIN_FAIL_KEY = "printfleet:web:login-failures:"
 
 
 def _safe_next(value: str | None, default: str = "/") -> str:
@@ -73,11 +79,28 @@ def login(
     origin = request.headers.get("origin")
     if origin and origin != "null" and urlsplit(origin).netloc != request.url.netloc:
         raise HTTPException(403, detail="sign-in from another site refused")
+    client = request.app.state.redis
+    fail_key = LOGIN_FAIL_KEY + name.strip().lower()[:64]
+    try:
+        failures = int(client.get(fail_key) or 0)
+    except redis.RedisError:
+        failures = 0
+    if failures >= MAX_LOGIN_FAILURES:
+        return render(request, lang, "login.html", user=None, next=_safe_next(next, ""), name=name[:64],
+                      error=lang.t.gettext("Too many failed attempts; try again in a few minutes."), status_code=429)
     user = session.exec(select(User).where(User.name == name.strip())).first() if name.strip() else None
     if user is None or not user.is_active or not verify_password(user, password):
         logger.info("failed sign-in for %r", name[:64])
+        try:
+            client.pipeline().incr(fail_key).expire(fail_key, LOGIN_FAIL_WINDOW_S).execute()
+        except redis.RedisError:
+            pass
         return render(request, lang, "login.html", user=None, next=_safe_next(next, ""), name=name[:64],
                       error=lang.t.gettext("Wrong name or password."), status_code=401)
+    try:
+        client.delete(fail_key)
+    except redis.RedisError:
+        pass
     value, _ = request.app.state.sessions.dump(user.id, user.password_hash)
     response = RedirectResponse(_safe_next(next, _home(user)), status_code=303)
     response.set_cookie(SESSION_COOKIE, value, max_age=SESSION_MAX_AGE_S, httponly=True, samesite="lax",
