@@ -23,10 +23,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from printfleet.estimate.calibrate import Sample, fit_constants  # noqa: E402
-from printfleet.estimate.mesh import load_triangles  # noqa: E402
-from printfleet.estimate.model import DEFAULT_CONSTANTS, layer_features, predict  # noqa: E402
-from printfleet.estimate.profile import load_profile  # noqa: E402
+from printfleet.estimate.calibrate import Sample, fit_constants
+from printfleet.estimate.mesh import load_triangles
+from printfleet.estimate.model import DEFAULT_CONSTANTS, layer_features, predict
+from printfleet.estimate.profile import load_profile
 
 MUST = {"time_med": 8, "time_p90": 25, "fil_med": 4, "fil_p90": 15}
 
@@ -56,7 +56,9 @@ def main() -> int:
         if name not in meshes:
             meshes[name] = load_triangles(shared / "models" / f"{name}.stl")
         features = layer_features(meshes[name], profiles[key])
-        samples.append(Sample(name, key, features, profiles[key], float(row["print_time_s"]), float(row["filament_mm"])))
+        samples.append(
+            Sample(name, key, features, profiles[key], float(row["print_time_s"]), float(row["filament_mm"]))
+        )
     elapsed = time.perf_counter() - start
     constants = DEFAULT_CONSTANTS
     if args.fit:
@@ -81,12 +83,18 @@ def main() -> int:
     for key, rows in sorted(groups.items()):
         t = np.abs([r[1] for r in rows])
         g = np.abs([r[2] for r in rows])
-        vals = {"time_med": np.median(t), "time_p90": np.percentile(t, 90),
-                "fil_med": np.median(g), "fil_p90": np.percentile(g, 90)}
+        vals = {
+            "time_med": np.median(t),
+            "time_p90": np.percentile(t, 90),
+            "fil_med": np.median(g),
+            "fil_p90": np.percentile(g, 90),
+        }
         ok = all(vals[k] <= MUST[k] for k in MUST)
         ok_all &= ok
-        print(f"{key:8s} {len(rows):3d} {vals['time_med']:8.1f}% {vals['time_p90']:8.1f}% "
-              f"{vals['fil_med']:7.1f}% {vals['fil_p90']:7.1f}%  {'ok' if ok else 'MISSED'}")
+        print(
+            f"{key:8s} {len(rows):3d} {vals['time_med']:8.1f}% {vals['time_p90']:8.1f}% "
+            f"{vals['fil_med']:7.1f}% {vals['fil_p90']:7.1f}%  {'ok' if ok else 'MISSED'}"
+        )
     print("\nmust: median <= 8% time, <= 4% filament; p90 <= 25% time, <= 15% filament")
     return 0 if ok_all else 1
 

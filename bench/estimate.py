@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -56,12 +55,16 @@ def write_torus(path: Path, n_triangles: int = 1_000_000, height_mm: float = 40.
     u = np.linspace(0, 2 * np.pi, nu, endpoint=False)
     v = np.linspace(0, 2 * np.pi, nv, endpoint=False)
     uu, vv = np.meshgrid(u, v, indexing="ij")
-    pts = np.stack([(big_r + r * np.cos(vv)) * np.cos(uu), (big_r + r * np.cos(vv)) * np.sin(uu),
-                    r * np.sin(vv) + r], axis=-1).astype(np.float32)
+    pts = np.stack(
+        [(big_r + r * np.cos(vv)) * np.cos(uu), (big_r + r * np.cos(vv)) * np.sin(uu), r * np.sin(vv) + r],
+        axis=-1,
+    ).astype(np.float32)
     i, j = np.meshgrid(np.arange(nu), np.arange(nv), indexing="ij")
     i1, j1 = (i + 1) % nu, (j + 1) % nv
     a, b, c, d = pts[i, j], pts[i1, j], pts[i1, j1], pts[i, j1]
-    tris = np.concatenate([np.stack([a, b, c], 2).reshape(-1, 3, 3), np.stack([a, c, d], 2).reshape(-1, 3, 3)])
+    tris = np.concatenate(
+        [np.stack([a, b, c], 2).reshape(-1, 3, 3), np.stack([a, c, d], 2).reshape(-1, 3, 3)]
+    )
     data = np.zeros(len(tris), dtype=mesh.Mesh.dtype)
     data["vectors"] = tris
     mesh.Mesh(data, calculate_normals=False).save(str(path))
@@ -72,8 +75,22 @@ def time_slicer(stl: Path, profile: Path, out: Path) -> float:
     """Wall time of one PrusaSlicer export (raises if it fails)."""
     start = time.perf_counter()
     proc = subprocess.run(
-        ["prusa-slicer", "--export-gcode", "--load", str(profile), "--center", "125,105", "--loglevel", "1",
-         "-o", str(out), str(stl)], capture_output=True, text=True)
+        [
+            "prusa-slicer",
+            "--export-gcode",
+            "--load",
+            str(profile),
+            "--center",
+            "125,105",
+            "--loglevel",
+            "1",
+            "-o",
+            str(out),
+            str(stl),
+        ],
+        capture_output=True,
+        text=True,
+    )
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"prusa-slicer failed on {stl.name}: {proc.stderr.strip()[-300:]}")
@@ -94,9 +111,15 @@ def main() -> int:
         tmp = Path(tmp_name)
         stl = tmp / "torus_1m.stl"
         # The torus is written by a child so that this process stays small for the memory measurement.
-        subprocess.run([PYTHON, "-c", f"import sys; sys.path.insert(0, {str(REPO / 'bench')!r}); "
-                        f"from estimate import write_torus; write_torus(__import__('pathlib').Path({str(stl)!r}))"],
-                       check=True)
+        subprocess.run(
+            [
+                PYTHON,
+                "-c",
+                f"import sys; sys.path.insert(0, {str(REPO / 'bench')!r}); "
+                f"from estimate import write_torus; write_torus(__import__('pathlib').Path({str(stl)!r}))",
+            ],
+            check=True,
+        )
         size = stl.stat().st_size
         print(f"torus: 1,000,000 triangles, 40 mm tall, {size / 1e6:.1f} MB binary STL")
 
@@ -113,11 +136,13 @@ def main() -> int:
         )
         out = subprocess.run([PYTHON, "-c", launcher], capture_output=True, text=True, check=True)
         lines = out.stdout.strip().splitlines()
-        report = eval(lines[-2])  # noqa: S307 - our own child's dict
+        report = eval(lines[-2])
         children_kb, fresh_wall = int(lines[-1].split()[0]), float(lines[-1].split()[1])
         peak = report["vmhwm_kb"] * 1024
-        print(f"peak memory (child VmHWM): {peak / 1e6:.1f} MB = {peak / size:.2f}x the file size "
-              f"(RUSAGE_CHILDREN max {children_kb / 1024:.1f} MiB); target <= 3x")
+        print(
+            f"peak memory (child VmHWM): {peak / 1e6:.1f} MB = {peak / size:.2f}x the file size "
+            f"(RUSAGE_CHILDREN max {children_kb / 1024:.1f} MiB); target <= 3x"
+        )
 
         # --- torus speed
         sys.path.insert(0, str(REPO))
@@ -130,9 +155,11 @@ def main() -> int:
             estimate_file(stl, loaded)
             best = min(best, time.perf_counter() - start)
         slicer_s = time_slicer(stl, profile, tmp / "torus.gcode")
-        print(f"torus: PrusaSlicer {slicer_s:.1f} s; estimate {best:.2f} s in-process "
-              f"({slicer_s / best:.0f}x), {fresh_wall:.2f} s as a fresh process incl. imports "
-              f"({slicer_s / fresh_wall:.0f}x); must >= 50x, aim 200x")
+        print(
+            f"torus: PrusaSlicer {slicer_s:.1f} s; estimate {best:.2f} s in-process "
+            f"({slicer_s / best:.0f}x), {fresh_wall:.2f} s as a fresh process incl. imports "
+            f"({slicer_s / fresh_wall:.0f}x); must >= 50x, aim 200x"
+        )
 
         if args.skip_corpus:
             return 0
@@ -145,8 +172,10 @@ def main() -> int:
         slice_total = 0.0
         for path in models:
             slice_total += time_slicer(path, profile, tmp / "model.gcode")
-        print(f"corpus ({len(models)} models, profile A): PrusaSlicer {slice_total:.1f} s one at a time; "
-              f"estimate {est_s:.2f} s in one process ({slice_total / est_s:.0f}x); must >= 30x, aim 100x")
+        print(
+            f"corpus ({len(models)} models, profile A): PrusaSlicer {slice_total:.1f} s one at a time; "
+            f"estimate {est_s:.2f} s in one process ({slice_total / est_s:.0f}x); must >= 30x, aim 100x"
+        )
     print(json.dumps({"torus_ratio": round(slicer_s / best, 1), "peak_over_file": round(peak / size, 2)}))
     return 0
 

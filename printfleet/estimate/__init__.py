@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from printfleet.estimate.fit import convex_hull_xy, fitting_printers, fits_volume
+from printfleet.estimate.fit import convex_hull_xy, fits_volume, fitting_printers
 from printfleet.estimate.gcode import GcodeError, GcodeEstimate, read_gcode
 from printfleet.estimate.mesh import DEFAULT_MAX_FILE_BYTES, MeshError, MeshInfo, load_triangles, mesh_info
 from printfleet.estimate.model import (
@@ -38,9 +38,9 @@ from printfleet.estimate.profile import ProfileError, SlicerProfile, load_profil
 from printfleet.estimate.slicer import (
     SliceRejected,
     SlicerError,
+    SliceResult,
     SlicerNotFound,
     SlicerTimeout,
-    SliceResult,
     slice_model,
 )
 
@@ -129,7 +129,9 @@ def _mesh_warnings(info: MeshInfo, features: Any, profile: SlicerProfile) -> lis
         warnings.append("the mesh encloses no volume; nothing would be printed")
     height = info.bbox_mm[2]
     if height > profile.max_print_height_mm + 1e-6:
-        warnings.append(f"taller ({height:.1f} mm) than the profile's max print height ({profile.max_print_height_mm:g} mm)")
+        warnings.append(
+            f"taller ({height:.1f} mm) than the profile's max print height ({profile.max_print_height_mm:g} mm)"
+        )
     if features.filled_cells and features.raster_area_mm2[0] <= 0:
         warnings.append("nothing touches the bed on the first layer; PrusaSlicer will refuse it")
     return warnings
@@ -151,7 +153,9 @@ def estimate_stl(
     vectors = load_triangles(path, max_bytes=max_bytes)
     info = mesh_info(vectors)
     if info.degenerate_triangles == info.triangles:
-        raise MeshError(f"{path}: all {info.triangles} triangles are degenerate (zero area); nothing to print")
+        raise MeshError(
+            f"{path}: all {info.triangles} triangles are degenerate (zero area); nothing to print"
+        )
     if info.degenerate_triangles:
         vectors = _drop_degenerate(vectors)
     fits = None
@@ -202,7 +206,8 @@ def estimate_gcode(path: Path | str, profile: SlicerProfile | None = None) -> Es
     """
     if profile is not None:
         result: GcodeEstimate = read_gcode(
-            path, filament_diameter_mm=profile.filament_diameter_mm,
+            path,
+            filament_diameter_mm=profile.filament_diameter_mm,
             density_g_cm3=profile.filament_density_g_cm3 or 1.24,
         )
     else:

@@ -26,7 +26,6 @@ FITTED_FIELDS = (
     "retracts_per_sparse_line",
     "travel_distance_factor",
     "anchor_edge_factor",
-    "time_factor",
 )
 
 
@@ -62,8 +61,13 @@ def score(samples: list[Sample], constants: ModelConstants) -> float:
     return float(total)
 
 
-def fit_constants(samples: list[Sample], start: ModelConstants = DEFAULT_CONSTANTS, *, rounds: int = 4,
-                  fields: tuple[str, ...] = FITTED_FIELDS) -> ModelConstants:
+def fit_constants(
+    samples: list[Sample],
+    start: ModelConstants = DEFAULT_CONSTANTS,
+    *,
+    rounds: int = 4,
+    fields: tuple[str, ...] = FITTED_FIELDS,
+) -> ModelConstants:
     """Coordinate search (multiplicative steps) on ``fields`` minimising :func:`score`."""
     best = start
     best_score = score(samples, best)

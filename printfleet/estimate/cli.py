@@ -41,10 +41,14 @@ def _load_printers(config: Path | None):
 
 
 def estimate(
-    files: Annotated[list[Path], typer.Argument(help="STL (binary or ASCII) or G-code files", show_default=False)],
+    files: Annotated[
+        list[Path], typer.Argument(help="STL (binary or ASCII) or G-code files", show_default=False)
+    ],
     profile: Annotated[Path, typer.Option("--profile", "-p", help="PrusaSlicer .ini profile")],
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
-    slice_: Annotated[bool, typer.Option("--slice", help="also slice with PrusaSlicer and report its figures")] = False,
+    slice_: Annotated[
+        bool, typer.Option("--slice", help="also slice with PrusaSlicer and report its figures")
+    ] = False,
     config: Annotated[Path | None, typer.Option("--config", help="fleet file, for the fit check")] = None,
     max_mb: Annotated[float, typer.Option("--max-mb", help="refuse files larger than this (MB)")] = 512.0,
 ) -> None:
@@ -111,8 +115,10 @@ def _print_table(results, *, show_fits: bool, sliced: bool) -> None:
         if sliced:
             if "slicer_print_time_s" in est.extra:
                 g = est.extra.get("slicer_filament_g")
-                row += [_fmt_time(est.extra["slicer_print_time_s"]),
-                        f"{g:.1f} g" if g is not None else f"{est.extra['slicer_filament_mm'] / 1000:.2f} m"]
+                row += [
+                    _fmt_time(est.extra["slicer_print_time_s"]),
+                    f"{g:.1f} g" if g is not None else f"{est.extra['slicer_filament_mm'] / 1000:.2f} m",
+                ]
             else:
                 row += ["-", "-"]
         if show_fits:

@@ -49,8 +49,13 @@ def convex_hull_xy(points: np.ndarray) -> np.ndarray:
     return np.array(lower[:-1] + upper[:-1])
 
 
-def fits_volume(hull_xy: np.ndarray, height_mm: float, build_volume_mm: tuple[float, float, float],
-                *, margin_mm: float = 0.0) -> bool:
+def fits_volume(
+    hull_xy: np.ndarray,
+    height_mm: float,
+    build_volume_mm: tuple[float, float, float],
+    *,
+    margin_mm: float = 0.0,
+) -> bool:
     """Whether a footprint (convex hull) and height fit a build volume at some rotation about Z."""
     bx, by, bz = build_volume_mm
     if height_mm > bz + 1e-6:
@@ -65,7 +70,8 @@ def fits_volume(hull_xy: np.ndarray, height_mm: float, build_volume_mm: tuple[fl
     return bool(np.any((w <= bx + 1e-6) & (d <= by + 1e-6)))
 
 
-def fitting_printers(hull_xy: np.ndarray, height_mm: float,
-                     printers: Iterable[tuple[str, tuple[float, float, float]]]) -> list[str]:
+def fitting_printers(
+    hull_xy: np.ndarray, height_mm: float, printers: Iterable[tuple[str, tuple[float, float, float]]]
+) -> list[str]:
     """Ids of the printers, given as ``(id, (x, y, z))`` pairs, whose build volume the model fits."""
     return [pid for pid, volume in printers if fits_volume(hull_xy, height_mm, volume)]

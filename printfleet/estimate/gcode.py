@@ -45,7 +45,9 @@ class GcodeEstimate:
     warnings: tuple[str, ...] = ()
 
 
-_DURATION = re.compile(r"(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?!m))?\s*(?:(\d+(?:\.\d+)?)\s*s)?", re.I)
+_DURATION = re.compile(
+    r"(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?!m))?\s*(?:(\d+(?:\.\d+)?)\s*s)?", re.IGNORECASE
+)
 
 
 def parse_duration(text: str) -> float | None:
@@ -104,7 +106,9 @@ def parse_slicer_comments(lines: list[str]) -> tuple[float | None, float | None,
         elif low.startswith("filament used [mm]") and "=" in body:
             fil_mm = _sum_list(body.split("=", 1)[1])
             source = source or "prusaslicer"
-        elif (low.startswith("filament used [g]") or low.startswith("total filament used [g]")) and "=" in body:
+        elif (
+            low.startswith("filament used [g]") or low.startswith("total filament used [g]")
+        ) and "=" in body:
             fil_g = _sum_list(body.split("=", 1)[1])
         elif low.startswith("time:") and body[:5] == "TIME:":
             value = _first_number(body[5:])
@@ -169,7 +173,7 @@ def estimate_moves(
         code = code.strip().upper()
         cmd = code.split(None, 1)[0]
         if cmd in ("G0", "G1", "G00", "G01"):
-            words = dict(_WORD.findall(code[len(cmd):]))
+            words = dict(_WORD.findall(code[len(cmd) :]))
             try:
                 nx = float(words["X"]) if "X" in words else None
                 ny = float(words["Y"]) if "Y" in words else None
@@ -241,7 +245,7 @@ def estimate_moves(
     aa = acc[lm]
     ux, uy = dx[lm] / L, dy[lm] / L
     # Z-only moves: the planner's junction speed there is tiny (Z jerk), start and stop from rest.
-    from printfleet.estimate.model import _junction_speed_factor, _segment_times
+    from printfleet.estimate.model import _junction_speed_factor
 
     vmin = np.minimum(vv[:-1], vv[1:])
     vj = _junction_speed_factor(ux[:-1], uy[:-1], ux[1:], uy[1:], vmin, jerk) * vmin
@@ -273,8 +277,13 @@ def estimate_moves(
     return total, filament, len(rows), by_type, by_type_e, by_type_s
 
 
-def read_gcode(path: Path | str, *, filament_diameter_mm: float = DEFAULT_FILAMENT_DIAMETER_MM,
-               density_g_cm3: float = DEFAULT_DENSITY_G_CM3, force_moves: bool = False) -> GcodeEstimate:
+def read_gcode(
+    path: Path | str,
+    *,
+    filament_diameter_mm: float = DEFAULT_FILAMENT_DIAMETER_MM,
+    density_g_cm3: float = DEFAULT_DENSITY_G_CM3,
+    force_moves: bool = False,
+) -> GcodeEstimate:
     """Figures for a G-code file: the slicer's comments when present, otherwise estimated from the moves.
 
     Raises:
@@ -309,5 +318,14 @@ def read_gcode(path: Path | str, *, filament_diameter_mm: float = DEFAULT_FILAME
         fil_mm = moves_fil
     if fil_g is None:
         fil_g = fil_mm * area * density_g_cm3 / 1000
-    return GcodeEstimate(time_s, fil_mm, fil_g, source if source and not force_moves else "moves", n_moves,
-                         by_type, by_type_e, by_type_s, tuple(warnings))
+    return GcodeEstimate(
+        time_s,
+        fil_mm,
+        fil_g,
+        source if source and not force_moves else "moves",
+        n_moves,
+        by_type,
+        by_type_e,
+        by_type_s,
+        tuple(warnings),
+    )

@@ -169,10 +169,18 @@ def mesh_info(vectors: np.ndarray) -> MeshInfo:
         cz = ax * by - ay * bx
         dbl = np.sqrt(cx * cx + cy * cy + cz * cz)
         # volume: sum of v0 . (v1 x v2) / 6 == sum of (v0 . (a x b)) / 6 with a, b the edge vectors
-        volume += float(np.dot(x0.astype(np.float64), cx) + np.dot(y0.astype(np.float64), cy)
-                        + np.dot(z0.astype(np.float64), cz)) / 6
+        volume += (
+            float(
+                np.dot(x0.astype(np.float64), cx)
+                + np.dot(y0.astype(np.float64), cy)
+                + np.dot(z0.astype(np.float64), cz)
+            )
+            / 6
+        )
         area += float(dbl.sum(dtype=np.float64)) / 2
-        vec_area += np.array([cx.sum(dtype=np.float64), cy.sum(dtype=np.float64), cz.sum(dtype=np.float64)]) / 2
+        vec_area += (
+            np.array([cx.sum(dtype=np.float64), cy.sum(dtype=np.float64), cz.sum(dtype=np.float64)]) / 2
+        )
         degenerate += int(np.count_nonzero(dbl <= 1e-12))
         nz = cz / np.maximum(dbl, np.float32(1e-30))
         tri_area = dbl / 2

@@ -33,7 +33,6 @@ class ModelConstants:
     solid_grow_mm: float = 3.0  # top/bottom surfaces grown into the infill area (PrusaSlicer's 3 mm margin)
     vertical_shells: bool = True  # ensure_vertical_shell_thickness
     internal_bridges: bool = True  # solid infill over sparse infill printed as a bridge
-    drop_open_loops: bool = False  # drop slice contours that do not close, as PrusaSlicer does
     fill_rule: str = "nonzero"
     target_cell_mm: float = 0.5  # raster cell, rounded so that the perimeter band is a whole number of cells
     max_cells_per_layer: float = 40_000  # coarser cells above this (large footprints)  # how overlapping/inverted shells fill: nonzero, evenodd or positive
@@ -41,11 +40,7 @@ class ModelConstants:
     retracts_per_island: float = 2.323  # retract + travel cycles per island and layer (perimeters)
     retracts_per_solid_region: float = 0.233  # ... per separate solid infill region
     retracts_per_sparse_line: float = 0.147  # ... per sparse infill line (lines not joined by anchors)
-    retracts_per_layer: float = 0.0  # ... per layer, on top of the above
     travel_distance_factor: float = 0.739  # mean travel length relative to sqrt(layer area)
-    time_factor: float = 1.0  # global multiplier on extrusion time (planner details not modelled)
-    sparse_link_factor: float = 1.0  # anchor/link length at sparse line ends relative to the anchor length
-    rounded_edge_factor: float = 1.0  # weight of the external perimeter's rounded-edge volume deficit
     anchor_edge_factor: float = 0.429  # share of the sparse region's border covered by anchors
 
 
@@ -75,7 +70,6 @@ class LayerFeatures:
     overhang_mm: np.ndarray  # outline length over air (perimeters printed at bridge speed)
     perim_time_unit: np.ndarray  # seconds to trace the outline once at perimeter speed incl. corners
     ext_time_unit: np.ndarray  # the same at external-perimeter speed
-    regions: np.ndarray  # separate infill regions (approximate)
     open_ends: int  # segment ends with no continuation (open mesh)
     overlap_cells: int  # cells covered twice (overlapping shells or an inner shell with outward normals)
     inverted_cells: int  # cells with negative winding (inverted shell)
@@ -108,8 +102,12 @@ def _slice_segments(vectors: np.ndarray, z_mid: np.ndarray, origin: np.ndarray):
     total = 0
     for a in range(0, n, _CHUNK):
         z = vectors[a : a + _CHUNK, :, 2]
-        k0 = np.searchsorted(z_mid, z.min(axis=1).astype(np.float64) - origin[2], side="left").astype(np.int32)
-        k1 = np.searchsorted(z_mid, z.max(axis=1).astype(np.float64) - origin[2], side="left").astype(np.int32)
+        k0 = np.searchsorted(z_mid, z.min(axis=1).astype(np.float64) - origin[2], side="left").astype(
+            np.int32
+        )
+        k1 = np.searchsorted(z_mid, z.max(axis=1).astype(np.float64) - origin[2], side="left").astype(
+            np.int32
+        )
         cnt = k1 - k0
         spans.append((k0, cnt))
         total += int(cnt.sum())
@@ -380,8 +378,17 @@ class _Grid:
     ny: int
 
 
-def _classify_window(mask: np.ndarray, first: int, n_layers: int, grid: _Grid, steps: int, grow: int, nt: int,
-                     nb: int, constants: ModelConstants) -> dict[str, np.ndarray]:
+def _classify_window(
+    mask: np.ndarray,
+    first: int,
+    n_layers: int,
+    grid: _Grid,
+    steps: int,
+    grow: int,
+    nt: int,
+    nb: int,
+    constants: ModelConstants,
+) -> dict[str, np.ndarray]:
     """Split the filled cells of layers ``first .. first + len(mask)`` into perimeters, top, bottom/bridge,
     solid and sparse infill (per-layer areas and border lengths)."""
     n_win = len(mask)
@@ -462,8 +469,9 @@ def _classify_window(mask: np.ndarray, first: int, n_layers: int, grid: _Grid, s
     }
 
 
-def slice_layers(vectors: np.ndarray, profile: SlicerProfile, *,
-                 bounds: tuple[np.ndarray, np.ndarray] | None = None) -> Slices:
+def slice_layers(
+    vectors: np.ndarray, profile: SlicerProfile, *, bounds: tuple[np.ndarray, np.ndarray] | None = None
+) -> Slices:
     """Cut ``vectors`` (n, 3, 3) at the mid-plane of every layer of ``profile``.
 
     ``bounds`` (min and max corner) saves a pass when the caller has them (:func:`mesh.mesh_info`).
@@ -492,30 +500,36 @@ class Slices:
     segments: tuple[np.ndarray, ...]
 
 
-def layer_features(vectors: np.ndarray, profile: SlicerProfile, constants: ModelConstants = DEFAULT_CONSTANTS,
-                   *, bounds: tuple[np.ndarray, np.ndarray] | None = None) -> LayerFeatures:
+def layer_features(
+    vectors: np.ndarray,
+    profile: SlicerProfile,
+    constants: ModelConstants = DEFAULT_CONSTANTS,
+    *,
+    bounds: tuple[np.ndarray, np.ndarray] | None = None,
+) -> LayerFeatures:
     """Slice ``vectors`` (n, 3, 3) at every layer of ``profile`` and measure what the slicer will fill."""
     return features_from_slices(slice_layers(vectors, profile, bounds=bounds), profile, constants)
 
 
-def features_from_slices(slices: Slices, profile: SlicerProfile,
-                         constants: ModelConstants = DEFAULT_CONSTANTS) -> LayerFeatures:
+def features_from_slices(
+    slices: Slices, profile: SlicerProfile, constants: ModelConstants = DEFAULT_CONSTANTS
+) -> LayerFeatures:
     """Per-layer geometry from :func:`slice_layers` (consumes ``slices.segments`` to save memory)."""
     tops, heights, lo, hi = slices.z_top_mm, slices.height_mm, slices.bbox_min, slices.bbox_max
     n_layers = len(tops)
     layer, x1, y1, x2, y2, nz = slices.segments
     slices.segments = ()
-    nxt, label, in_open = _chain(layer, x1, y1, x2, y2)
+    nxt, label, _ = _chain(layer, x1, y1, x2, y2)
     open_ends = int((nxt < 0).sum())
-    if constants.drop_open_loops and in_open.any() and not in_open.all():
-        # PrusaSlicer drops slice contours that do not close; so do we (and re-link the rest).
-        keep = ~in_open
-        layer, x1, y1, x2, y2, nz = layer[keep], x1[keep], y1[keep], x2[keep], y2[keep], nz[keep]
-        nxt, label, _ = _chain(layer, x1, y1, x2, y2)
     dx, dy = x2 - x1, y2 - y1
     seg_len = np.hypot(dx, dy)
     outline = np.bincount(layer, weights=seg_len, minlength=n_layers)
-    area = np.bincount(layer, weights=(x1.astype(np.float64) * y2 - x2.astype(np.float64) * y1), minlength=n_layers) / 2
+    area = (
+        np.bincount(
+            layer, weights=(x1.astype(np.float64) * y2 - x2.astype(np.float64) * y1), minlength=n_layers
+        )
+        / 2
+    )
 
     # ---- loops, small perimeters, corners, overhangs
     n_seg = len(label)
@@ -596,7 +610,11 @@ def features_from_slices(slices: Slices, profile: SlicerProfile,
     if profile.top_solid_min_thickness_mm > 0 and nt > 0:
         nt = max(nt, int(math.ceil(profile.top_solid_min_thickness_mm / h - 1e-6)))
     if profile.bottom_solid_min_thickness_mm > 0 and nb > 0:
-        nb = max(nb, int(math.ceil((profile.bottom_solid_min_thickness_mm - profile.first_layer_height_mm) / h - 1e-6)) + 1)
+        nb = max(
+            nb,
+            int(math.ceil((profile.bottom_solid_min_thickness_mm - profile.first_layer_height_mm) / h - 1e-6))
+            + 1,
+        )
     grow = int(round(constants.solid_grow_mm / cell)) if profile.fill_density > 0 else 0
     grid = _Grid(gx0, gy0, cell, nxc, nyc)
     # Layers are classified in batches with a halo of neighbouring layers, so memory stays bounded.
@@ -634,7 +652,6 @@ def features_from_slices(slices: Slices, profile: SlicerProfile,
         prev_last = mask[-1].copy()
         packed[a:b] = np.packbits(mask, axis=2)
         del mask
-    del order, layer_s
 
     def masks(lo_l: int, hi_l: int) -> np.ndarray:
         return np.unpackbits(packed[lo_l:hi_l], axis=2, count=nxc).astype(bool)
@@ -650,7 +667,11 @@ def features_from_slices(slices: Slices, profile: SlicerProfile,
     while pos < len(near_idx):
         a = int(near_idx[pos])
         end = pos
-        while end + 1 < len(near_idx) and near_idx[end + 1] - a < per_batch and near_idx[end + 1] - near_idx[end] <= 2 * halo:
+        while (
+            end + 1 < len(near_idx)
+            and near_idx[end + 1] - a < per_batch
+            and near_idx[end + 1] - near_idx[end] <= 2 * halo
+        ):
             end += 1
         b = int(near_idx[end]) + 1
         lo_l, hi_l = max(a - halo, 0), min(b + halo, n_layers)
@@ -675,14 +696,25 @@ def features_from_slices(slices: Slices, profile: SlicerProfile,
             "sparse": np.count_nonzero(interior) * cell_area,
             "sparse_edges": float(_edges(interior)[0]) * math.pi / 4 * grid.cell,
         }
-        for key in ("raster", "interior", "top", "solid", "thin", "bridge", "sparse", "solid_edges",
-                    "sparse_edges"):
+        for key in (
+            "raster",
+            "interior",
+            "top",
+            "solid",
+            "thin",
+            "bridge",
+            "sparse",
+            "solid_edges",
+            "sparse_edges",
+        ):
             stats.setdefault(key, np.zeros(n_layers))[rep:run_end] = values.get(key, 0.0)
-    del packed
     stats["islands"] = islands
-    overlap_cells, inverted_cells, filled_cells = counters["overlap"], counters["inverted"], counters["filled"]
+    overlap_cells, inverted_cells, filled_cells = (
+        counters["overlap"],
+        counters["inverted"],
+        counters["filled"],
+    )
     raster_area = stats["raster"]
-    regions = np.zeros(n_layers)
     features = LayerFeatures(
         z_top_mm=tops,
         height_mm=heights,
@@ -703,7 +735,6 @@ def features_from_slices(slices: Slices, profile: SlicerProfile,
         overhang_mm=overhang_mm,
         perim_time_unit=perim_time_unit,
         ext_time_unit=ext_time_unit,
-        regions=regions,
         open_ends=open_ends,
         overlap_cells=overlap_cells,
         inverted_cells=inverted_cells,
@@ -715,12 +746,22 @@ def features_from_slices(slices: Slices, profile: SlicerProfile,
     if first.any() and profile.skirts > 0:
         from printfleet.estimate.fit import convex_hull_xy
 
-        pts = np.stack([np.concatenate([x1[first], x2[first]]), np.concatenate([y1[first], y2[first]])], axis=1)
+        pts = np.stack(
+            [np.concatenate([x1[first], x2[first]]), np.concatenate([y1[first], y2[first]])], axis=1
+        )
         hull_pts = convex_hull_xy(pts)
-        hull = float(np.linalg.norm(np.diff(np.vstack([hull_pts, hull_pts[:1]]), axis=0), axis=1).sum()) if len(hull_pts) > 2 else 0.0
+        hull = (
+            float(np.linalg.norm(np.diff(np.vstack([hull_pts, hull_pts[:1]]), axis=0), axis=1).sum())
+            if len(hull_pts) > 2
+            else 0.0
+        )
         loop = hull + 2 * math.pi * (profile.skirt_distance_mm + profile.first_layer_width_mm / 2)
         # min_skirt_length is filament (mm) the skirt must at least use on the first layer.
-        per_loop = loop * _section(profile.first_layer_width_mm, profile.first_layer_height_mm) / profile.filament_area_mm2
+        per_loop = (
+            loop
+            * _section(profile.first_layer_width_mm, profile.first_layer_height_mm)
+            / profile.filament_area_mm2
+        )
         loops_needed = math.ceil(profile.min_skirt_length_mm / per_loop - 1e-9) if per_loop > 0 else 0
         features.skirt_mm = max(profile.skirts, loops_needed) * loop
     return features
@@ -743,8 +784,9 @@ def _cap_speed(speed: float, profile: SlicerProfile, width: float, height: float
     return speed
 
 
-def planned_times(length: np.ndarray, v: np.ndarray, accel: np.ndarray, v_junction: np.ndarray,
-                  v_start: float, v_end: float) -> np.ndarray:
+def planned_times(
+    length: np.ndarray, v: np.ndarray, accel: np.ndarray, v_junction: np.ndarray, v_start: float, v_end: float
+) -> np.ndarray:
     """Move times after a planner's backward and forward passes.
 
     ``v_junction[i]`` is the highest speed allowed between move ``i`` and ``i + 1`` (length ``n - 1``).
@@ -758,13 +800,11 @@ def planned_times(length: np.ndarray, v: np.ndarray, accel: np.ndarray, v_juncti
     nxt = v_end
     for i in range(n - 1, -1, -1):
         limit = math.sqrt(nxt * nxt + 2 * A[i] * L[i])
-        if entry[i] > limit:
-            entry[i] = limit
+        entry[i] = min(entry[i], limit)
         nxt = entry[i]
     for i in range(n - 1):
         limit = math.sqrt(entry[i] * entry[i] + 2 * A[i] * L[i])
-        if entry[i + 1] > limit:
-            entry[i + 1] = limit
+        entry[i + 1] = min(entry[i + 1], limit)
     v0 = np.array(entry)
     v1 = np.append(v0[1:], v_end)
     return _segment_times(length, v, v0, v1, accel)
@@ -821,8 +861,13 @@ def _cycle_time(distance: np.ndarray | float, p: SlicerProfile) -> np.ndarray | 
     if p.retract_lift_mm > 0 and vz > 0:
         az = 200.0
         t += 2 * float(line_time(p.retract_lift_mm, vz, min(p.jerk_xy, vz) * 0.05, az))
-    travel_accel = max(min(p.travel_acceleration or p.max_acceleration_travel or p.default_acceleration or 1500,
-                           p.max_acceleration_travel or 1e9), 1.0)
+    travel_accel = max(
+        min(
+            p.travel_acceleration or p.max_acceleration_travel or p.default_acceleration or 1500,
+            p.max_acceleration_travel or 1e9,
+        ),
+        1.0,
+    )
     travel_accel = min(travel_accel, (p.max_acceleration_xy or 1e9) * math.sqrt(2))
     v = min(p.travel_speed, p.max_feedrate_xy or 1e9)
     return t + line_time(np.maximum(distance, 1e-3), v, min(p.jerk_xy, v), travel_accel)
@@ -864,7 +909,9 @@ def _fill_time(area, edges, line_spacing, arc, v_line, v, accel, v_j, link_mm):
     return lines * (t_line + t_link), straight * arc, lines
 
 
-def predict(features: LayerFeatures, profile: SlicerProfile, constants: ModelConstants = DEFAULT_CONSTANTS) -> Prediction:
+def predict(
+    features: LayerFeatures, profile: SlicerProfile, constants: ModelConstants = DEFAULT_CONSTANTS
+) -> Prediction:
     """Turn per-layer geometry into PrusaSlicer's time and filament figures."""
     p, f, c = profile, features, constants
     n = len(f.z_top_mm)
@@ -884,19 +931,27 @@ def predict(features: LayerFeatures, profile: SlicerProfile, constants: ModelCon
     band_w = w_ext + max(p.perimeters - 1, 0) * _spacing(w_per, h) if p.perimeters else 0.0
     band_area = np.maximum(layer_area - f.interior_mm2, 0.0)
     # An offset band of width w along a closed outline covers P*w - pi*w^2 per net loop (islands - holes).
-    band_area = np.minimum(band_area, np.maximum(f.outline_mm * band_w - math.pi * band_w**2 * f.islands, 0.0))
+    band_area = np.minimum(
+        band_area, np.maximum(f.outline_mm * band_w - math.pi * band_w**2 * f.islands, 0.0)
+    )
     scale = np.where(f.interior_mm2 > 0, (layer_area - band_area) / np.maximum(f.interior_mm2, 1e-9), 1.0)
     scale = np.clip(scale, 0.0, 3.0)
-    f = dataclasses.replace(f, interior_mm2=f.interior_mm2 * scale, top_mm2=f.top_mm2 * scale,
-                            solid_mm2=f.solid_mm2 * scale, thin_shell_mm2=f.thin_shell_mm2 * scale,
-                            bridge_mm2=f.bridge_mm2 * scale, sparse_mm2=f.sparse_mm2 * scale)
+    f = dataclasses.replace(
+        f,
+        interior_mm2=f.interior_mm2 * scale,
+        top_mm2=f.top_mm2 * scale,
+        solid_mm2=f.solid_mm2 * scale,
+        thin_shell_mm2=f.thin_shell_mm2 * scale,
+        bridge_mm2=f.bridge_mm2 * scale,
+        sparse_mm2=f.sparse_mm2 * scale,
+    )
     thin_solid = f.thin_shell_mm2 * c.thin_shell_weight
     thin_sparse = f.thin_shell_mm2 - thin_solid
     solid_area = f.solid_mm2 + thin_solid
     sparse_area = f.sparse_mm2 + thin_sparse
 
     # The external perimeter's outer side is rounded: the band holds (1 - pi/4) h^2 less per mm of outline.
-    perim_vol = np.maximum(band_area * hgt - f.outline_mm * hgt * hgt * (1 - math.pi / 4) * c.rounded_edge_factor, 0.0)
+    perim_vol = np.maximum(band_area * hgt - f.outline_mm * hgt * hgt * (1 - math.pi / 4), 0.0)
     solid_vol = (solid_area + f.top_mm2) * hgt
     bridge_spacing = p.nozzle_diameter_mm + 0.05
     if p.thick_bridges:
@@ -909,7 +964,6 @@ def predict(features: LayerFeatures, profile: SlicerProfile, constants: ModelCon
     volume = float(perim_vol.sum() + solid_vol.sum() + bridge_vol.sum() + sparse_vol.sum() + skirt_vol)
 
     # --- perimeters: loops that fit in the band, traced with corner (jerk) slowdowns
-    acc_perim = _accel(p.perimeter_acceleration, p)
     acc_inf = _accel(p.infill_acceleration, p)
     acc_first = _accel(p.first_layer_acceleration, p)
     sp_ext = _spacing(w_ext, h)
@@ -935,17 +989,20 @@ def predict(features: LayerFeatures, profile: SlicerProfile, constants: ModelCon
     sparse_spacing = sp_inf / density
     anchor = float(p.raw.get("infill_anchor", "600%").rstrip("%") or 600)
     anchor_mm = anchor / 100 * w_inf if str(p.raw.get("infill_anchor", "600%")).endswith("%") else anchor
-    link_sparse = min(anchor_mm, sparse_spacing * math.sqrt(2)) * c.sparse_link_factor
+    link_sparse = min(anchor_mm, sparse_spacing * math.sqrt(2))
     if p.fill_pattern == "gyroid":
         # PrusaSlicer scales the gyroid so that its length matches the density; its waviness sets the speed.
         _, v_line = _gyroid_line(sparse_spacing, v_inf, acc_inf, jerk)
         arc = 1.0
     else:
         arc, v_line = 1.0, v_inf
-    t_sparse, sparse_len, sparse_lines = _fill_time(sparse_area, f.sparse_edges_mm, sparse_spacing, arc, v_line, v_inf, acc_inf,
-                                      v_j, link_sparse)
+    t_sparse, sparse_len, sparse_lines = _fill_time(
+        sparse_area, f.sparse_edges_mm, sparse_spacing, arc, v_line, v_inf, acc_inf, v_j, link_sparse
+    )
     # Anchors and overlap: sparse lines are extended along the region border (infill_anchor).
-    anchor_len = c.anchor_edge_factor * f.sparse_edges_mm * min(anchor_mm / sparse_spacing, 1.0) * (sparse_area > 0)
+    anchor_len = (
+        c.anchor_edge_factor * f.sparse_edges_mm * min(anchor_mm / sparse_spacing, 1.0) * (sparse_area > 0)
+    )
     sparse_len = sparse_len + anchor_len
     t_sparse = t_sparse + anchor_len / v_inf
     sp_sol = _spacing(w_sol, h)
@@ -954,13 +1011,24 @@ def predict(features: LayerFeatures, profile: SlicerProfile, constants: ModelCon
     share = solid_area / np.maximum(solid_area + f.top_mm2, 1e-9)
     v_sol = _cap_speed(p.solid_infill_speed, p, w_sol, h)
     v_top = _cap_speed(p.top_solid_infill_speed, p, w_top, h)
-    t_solid, solid_len, _ = _fill_time(solid_area, edges_solid * share, sp_sol, 1.0, v_sol, v_sol, acc_inf, v_j,
-                                    sp_sol * math.sqrt(2))
-    t_top, top_len, _ = _fill_time(f.top_mm2, edges_solid * (1 - share), sp_top, 1.0, v_top, v_top, acc_inf, v_j,
-                                sp_top * math.sqrt(2))
+    t_solid, solid_len, _ = _fill_time(
+        solid_area, edges_solid * share, sp_sol, 1.0, v_sol, v_sol, acc_inf, v_j, sp_sol * math.sqrt(2)
+    )
+    t_top, top_len, _ = _fill_time(
+        f.top_mm2, edges_solid * (1 - share), sp_top, 1.0, v_top, v_top, acc_inf, v_j, sp_top * math.sqrt(2)
+    )
     bridge_len = f.bridge_mm2 / bridge_spacing
-    t_bridge, _, _ = _fill_time(f.bridge_mm2, edges_solid * 0 + 4 * np.sqrt(f.bridge_mm2), bridge_spacing, 1.0,
-                             v_bridge, v_bridge, _accel(p.bridge_acceleration, p), v_j, bridge_spacing)
+    t_bridge, _, _ = _fill_time(
+        f.bridge_mm2,
+        edges_solid * 0 + 4 * np.sqrt(f.bridge_mm2),
+        bridge_spacing,
+        1.0,
+        v_bridge,
+        v_bridge,
+        _accel(p.bridge_acceleration, p),
+        v_j,
+        bridge_spacing,
+    )
 
     volume += float(anchor_len.sum()) * _section(w_inf, h)
     volume *= p.extrusion_multiplier
@@ -972,10 +1040,12 @@ def predict(features: LayerFeatures, profile: SlicerProfile, constants: ModelCon
     if n:
         sp1 = _spacing(w_first, p.first_layer_height_mm)
         v1 = _cap_speed(p.first_layer_speed, p, w_first, p.first_layer_height_mm)
-        t1, _, _ = _fill_time(f.interior_mm2[:1], edges_solid[:1], sp1, 1.0, v1, v1, acc_first, v_j, sp1 * math.sqrt(2))
+        t1, _, _ = _fill_time(
+            f.interior_mm2[:1], edges_solid[:1], sp1, 1.0, v1, v1, acc_first, v_j, sp1 * math.sqrt(2)
+        )
         t_solid[0] = float(t1[0]) + (ext_frac[0] + n_inner[0]) * f.outline_mm[0] / v1
         t_perim[0] = t_sparse[0] = t_top[0] = t_bridge[0] = 0.0
-    t_extrude = (t_perim + t_sparse + t_solid + t_top) * c.time_factor
+    t_extrude = t_perim + t_sparse + t_solid + t_top
 
     # --- travel: retract/lift/travel cycles per island and infill region
     islands = np.maximum(f.islands, 1.0) * (f.raster_area_mm2 > 0)
@@ -983,7 +1053,6 @@ def predict(features: LayerFeatures, profile: SlicerProfile, constants: ModelCon
         c.retracts_per_island * islands
         + c.retracts_per_solid_region * islands * ((solid_area + f.top_mm2) > 0)
         + c.retracts_per_sparse_line * sparse_lines
-        + c.retracts_per_layer
     )
     distance = c.travel_distance_factor * np.sqrt(np.maximum(f.raster_area_mm2, 1.0))
     t_travel = cycles * _cycle_time(distance, p)
@@ -995,10 +1064,17 @@ def predict(features: LayerFeatures, profile: SlicerProfile, constants: ModelCon
     if p.cooling and p.slowdown_below_layer_time_s > 0:
         target = p.slowdown_below_layer_time_s
         perim_len = (n_inner + ext_frac) * f.outline_mm
-        simple_ext = (n_inner * f.outline_mm / v_per + ext_frac * f.outline_mm / v_ext
-                      + sparse_len / v_inf + solid_len / v_sol + top_len / v_top)
+        simple_ext = (
+            n_inner * f.outline_mm / v_per
+            + ext_frac * f.outline_mm / v_ext
+            + sparse_len / v_inf
+            + solid_len / v_sol
+            + top_len / v_top
+        )
         if n:
-            simple_ext[0] = (perim_len[0] + f.interior_mm2[0] / _spacing(w_first, p.first_layer_height_mm)) / v1
+            simple_ext[0] = (
+                perim_len[0] + f.interior_mm2[0] / _spacing(w_first, p.first_layer_height_mm)
+            ) / v1
         ext_len = perim_len + sparse_len + solid_len + top_len
         if n:
             ext_len[0] = perim_len[0] + f.interior_mm2[0] / _spacing(w_first, p.first_layer_height_mm)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Mapping
 
 from printfleet.errors import UserError
 
@@ -266,7 +266,14 @@ class _Reader:
 
 def _auto_width(nozzle: float, layer: float, kind: str) -> float:
     """PrusaSlicer's automatic extrusion width (``Flow::auto_extrusion_width``), approximately."""
-    factor = {"perimeter": 1.125, "external": 1.125, "infill": 1.125, "solid": 1.125, "top": 1.05, "first": 1.125}
+    factor = {
+        "perimeter": 1.125,
+        "external": 1.125,
+        "infill": 1.125,
+        "solid": 1.125,
+        "top": 1.05,
+        "first": 1.125,
+    }
     return round(nozzle * factor.get(kind, 1.125), 4)
 
 
@@ -278,7 +285,9 @@ def profile_from_values(values: Mapping[str, str], name: str = "profile") -> Sli
     """
     r = _Reader(values, name)
     if values.get("printer_technology", "FFF") not in ("FFF", ""):
-        raise ProfileError(f"{name}: printer_technology = {values['printer_technology']} is not an FFF profile")
+        raise ProfileError(
+            f"{name}: printer_technology = {values['printer_technology']} is not an FFF profile"
+        )
     nozzle = r.number("nozzle_diameter")
     layer = r.number("layer_height")
     first_layer = r.number("first_layer_height", layer)
@@ -302,7 +311,9 @@ def profile_from_values(values: Mapping[str, str], name: str = "profile") -> Sli
         try:
             bed.append(tuple(float(v) for v in point.split("x")))
         except ValueError:
-            raise ProfileError(f"{name}: bed_shape = {r.text('bed_shape')!r} is not a list of XxY points") from None
+            raise ProfileError(
+                f"{name}: bed_shape = {r.text('bed_shape')!r} is not a list of XxY points"
+            ) from None
     bed_x = max(p[0] for p in bed) - min(p[0] for p in bed)
     bed_y = max(p[1] for p in bed) - min(p[1] for p in bed)
     accel_extruding = r.number("machine_max_acceleration_extruding")
@@ -341,7 +352,9 @@ def profile_from_values(values: Mapping[str, str], name: str = "profile") -> Sli
         first_layer_speed=r.number("first_layer_speed"),
         travel_speed=r.number("travel_speed"),
         travel_speed_z=r.number("travel_speed_z"),
-        max_volumetric_speed=_positive_min(r.number("max_volumetric_speed"), r.number("filament_max_volumetric_speed")),
+        max_volumetric_speed=_positive_min(
+            r.number("max_volumetric_speed"), r.number("filament_max_volumetric_speed")
+        ),
         default_acceleration=default_accel,
         perimeter_acceleration=r.number("perimeter_acceleration"),
         infill_acceleration=r.number("infill_acceleration"),
@@ -350,7 +363,9 @@ def profile_from_values(values: Mapping[str, str], name: str = "profile") -> Sli
         travel_acceleration=r.number("travel_acceleration"),
         max_acceleration_extruding=accel_extruding,
         max_acceleration_travel=r.number("machine_max_acceleration_travel"),
-        max_acceleration_xy=min(r.number("machine_max_acceleration_x"), r.number("machine_max_acceleration_y")),
+        max_acceleration_xy=min(
+            r.number("machine_max_acceleration_x"), r.number("machine_max_acceleration_y")
+        ),
         max_feedrate_xy=min(r.number("machine_max_feedrate_x"), r.number("machine_max_feedrate_y")),
         max_feedrate_z=r.number("machine_max_feedrate_z"),
         jerk_xy=min(r.number("machine_max_jerk_x"), r.number("machine_max_jerk_y")),

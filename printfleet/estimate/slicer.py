@@ -89,7 +89,9 @@ def slice_model(
     stl_path, profile_path, out_path = Path(stl_path), Path(profile_path), Path(out_path)
     binary = shutil.which(SLICER_BINARY)
     if binary is None:
-        raise SlicerNotFound(f"{SLICER_BINARY} not found; install PrusaSlicer (Debian: apt install prusa-slicer)")
+        raise SlicerNotFound(
+            f"{SLICER_BINARY} not found; install PrusaSlicer (Debian: apt install prusa-slicer)"
+        )
     if not stl_path.is_file():
         raise SlicerError(f"{stl_path}: file not found")
     profile = load_profile(profile_path)
@@ -97,9 +99,17 @@ def slice_model(
         center = (profile.bed_size_mm[0] / 2, profile.bed_size_mm[1] / 2)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     cmd = [
-        binary, "--export-gcode", "--load", str(profile_path),
-        "--center", f"{center[0]:g},{center[1]:g}", "--loglevel", "1",
-        "-o", str(out_path), str(stl_path),
+        binary,
+        "--export-gcode",
+        "--load",
+        str(profile_path),
+        "--center",
+        f"{center[0]:g},{center[1]:g}",
+        "--loglevel",
+        "1",
+        "-o",
+        str(out_path),
+        str(stl_path),
     ]
     logger.debug("running %s", " ".join(cmd))
     env = dict(os.environ)
@@ -116,7 +126,9 @@ def slice_model(
     if proc.returncode != 0 or not out_path.is_file():
         reason = _tail(output)
         if "no extrusions in the first layer" in output.lower():
-            raise SliceRejected(f"{stl_path}: PrusaSlicer refused it: nothing touches the bed on the first layer")
+            raise SliceRejected(
+                f"{stl_path}: PrusaSlicer refused it: nothing touches the bed on the first layer"
+            )
         if "outside" in reason.lower() or "fit" in reason.lower():
             raise SliceRejected(f"{stl_path}: PrusaSlicer refused it: {reason}")
         raise SlicerError(f"{stl_path}: PrusaSlicer failed (exit {proc.returncode}): {reason}")

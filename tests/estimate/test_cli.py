@@ -14,8 +14,13 @@ from .conftest import REPO_ROOT, SHIPPED_PROFILE, box_triangles, write_stl
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "printfleet", "estimate", *args], capture_output=True, text=True,
-                          cwd=cwd or REPO_ROOT, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "printfleet", "estimate", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd or REPO_ROOT,
+        timeout=120,
+    )
 
 
 def test_json_lines_for_several_files_and_fit(tmp_path: Path):
@@ -33,14 +38,25 @@ def test_json_lines_for_several_files_and_fit(tmp_path: Path):
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [Path(r["file"]).name for r in rows] == ["cube.stl", "bar.stl"]
     cube_row = rows[0]
-    for key in ("file", "triangles", "volume_mm3", "bbox_mm", "print_time_s", "filament_mm", "filament_g", "warnings"):
+    for key in (
+        "file",
+        "triangles",
+        "volume_mm3",
+        "bbox_mm",
+        "print_time_s",
+        "filament_mm",
+        "filament_g",
+        "warnings",
+    ):
         assert key in cube_row
     assert cube_row["triangles"] == 12
     assert cube_row["volume_mm3"] == pytest.approx(8000)
     assert cube_row["bbox_mm"] == [20, 20, 20]
     assert cube_row["warnings"] == []
     assert cube_row["fits"] == ["big", "mini"]
-    assert rows[1]["fits"] == ["big"]  # even diagonally (about 180.3 x 180.3 at 45 degrees) 245 x 10 does not fit 180 x 180
+    assert rows[1]["fits"] == [
+        "big"
+    ]  # even diagonally (about 180.3 x 180.3 at 45 degrees) 245 x 10 does not fit 180 x 180
 
 
 def test_table_output(tmp_path: Path):

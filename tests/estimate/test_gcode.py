@@ -16,16 +16,25 @@ def test_durations():
 
 def test_prusaslicer_comments(tmp_path: Path):
     path = tmp_path / "a.gcode"
-    path.write_text("G1 X1 E1\n; filament used [mm] = 1234.5\n; filament used [g] = 3.69\n"
-                    "; estimated printing time (normal mode) = 1h 2m 3s\n")
+    path.write_text(
+        "G1 X1 E1\n; filament used [mm] = 1234.5\n; filament used [g] = 3.69\n"
+        "; estimated printing time (normal mode) = 1h 2m 3s\n"
+    )
     est = read_gcode(path)
-    assert (est.print_time_s, est.filament_mm, est.filament_g, est.source) == (3723, 1234.5, 3.69, "prusaslicer")
+    assert (est.print_time_s, est.filament_mm, est.filament_g, est.source) == (
+        3723,
+        1234.5,
+        3.69,
+        "prusaslicer",
+    )
 
 
 def test_orca_and_bambu_comments(tmp_path: Path):
     path = tmp_path / "b.gcode"
-    path.write_text("; model printing time: 50m 10s; total estimated time: 55m 0s\n"
-                    "; total filament used [g] = 12.50\n; filament used [mm] = 4100.00\nG1 X1 E1\n")
+    path.write_text(
+        "; model printing time: 50m 10s; total estimated time: 55m 0s\n"
+        "; total filament used [g] = 12.50\n; filament used [mm] = 4100.00\nG1 X1 E1\n"
+    )
     est = read_gcode(path)
     assert est.print_time_s == 3300 and est.filament_g == 12.5 and est.filament_mm == 4100
 

@@ -45,7 +45,10 @@ def test_overhang_area(tmp_path: Path):
         (b"\x89PNG\r\n\x1a\n" + b"\x00" * 200, "not an STL file \\(looks like a PNG image\\)"),
         (b"hello world, this is not a mesh but plain text" * 3, "not an STL file"),
         (b"\x00" * 80 + (1000).to_bytes(4, "little") + b"\x00" * 500, "truncated or corrupt binary STL"),
-        (b"solid x\n facet normal 0 0 1\n  outer loop\n   vertex 0 0 0\n   vertex banana 1 0\n", "malformed ASCII STL"),
+        (
+            b"solid x\n facet normal 0 0 1\n  outer loop\n   vertex 0 0 0\n   vertex banana 1 0\n",
+            "malformed ASCII STL",
+        ),
     ],
 )
 def test_bad_files(tmp_path: Path, content: bytes, message: str):
