@@ -25,7 +25,7 @@ import numpy as np
 
 from printfleet.estimate.fit import convex_hull_xy, fits_volume, fitting_printers
 from printfleet.estimate.gcode import GcodeError, GcodeEstimate, read_gcode
-from printfleet.estimate.mesh import DEFAULT_MAX_FILE_BYTES, MeshError, MeshInfo, load_triangles, mesh_info
+from printfleet.estimate.mesh import DEFAULT_MAX_FILE_BYTES, MeshError, MeshInfo, load_triangles, mesh_stats
 from printfleet.estimate.model import (
     DEFAULT_CONSTANTS,
     ModelConstants,
@@ -151,18 +151,25 @@ def estimate_stl(
         MeshError: the file is empty, truncated, not an STL, has NaN/inf coordinates or no printable triangle.
     """
     vectors = load_triangles(path, max_bytes=max_bytes)
-    info = mesh_info(vectors)
+    info, zlo, zhi = mesh_stats(vectors)
     if info.degenerate_triangles == info.triangles:
         raise MeshError(
             f"{path}: all {info.triangles} triangles are degenerate (zero area); nothing to print"
         )
     if info.degenerate_triangles:
         vectors = _drop_degenerate(vectors)
+        zlo = zhi = None
     fits = None
     if printers is not None:
         hull = convex_hull_xy(_hull_candidates(vectors))
         fits = tuple(fitting_printers(hull, info.bbox_mm[2], printers))
-    slices = slice_layers(vectors, profile, bounds=(np.array(info.bbox_min_mm), np.array(info.bbox_max_mm)))
+    slices = slice_layers(
+        vectors,
+        profile,
+        bounds=(np.array(info.bbox_min_mm), np.array(info.bbox_max_mm)),
+        z_spans=(zlo, zhi) if zlo is not None else None,
+    )
+    del zlo, zhi
     del vectors  # the triangles are no longer needed: free them before the layer analysis
     features = features_from_slices(slices, profile, constants)
     prediction: Prediction = predict(features, profile, constants)

@@ -146,49 +146,62 @@ def _chunks(n: int, size: int = _CHUNK):
 
 
 def mesh_info(vectors: np.ndarray) -> MeshInfo:
-    """Volume, area, bounding box, overhang and up-facing areas and closure, in chunks of f64 (low memory)."""
+    """Volume, area, bounding box, overhang and up-facing areas and closure (chunked, low memory)."""
+    return mesh_stats(vectors)[0]
+
+
+def mesh_stats(vectors: np.ndarray) -> tuple[MeshInfo, np.ndarray, np.ndarray]:
+    """:func:`mesh_info` plus every triangle's lowest and highest z (float32), reused by the slicer.
+
+    One pass in chunks: each chunk is transposed to contiguous per-component float32 arrays; sums
+    accumulate in float64. The volume's reference point is the first vertex (exact for closed meshes).
+    """
     n = len(vectors)
-    volume = area = overhang = up = 0.0
+    volume = area = up = 0.0
     vec_area = np.zeros(3)
     degenerate = 0
-    lo = vectors.min(axis=(0, 1)).astype(np.float64)
-    hi = vectors.max(axis=(0, 1)).astype(np.float64)
-    centre = (lo + hi) / 2
-    z_bed = lo[2] + 1e-3
-    c32 = centre.astype(np.float32)
+    lo = np.full(3, np.inf)
+    hi = np.full(3, -np.inf)
+    ref = np.asarray(vectors[0, 0], dtype=np.float32) if n else np.zeros(3, np.float32)
+    zlo = np.empty(n, np.float32)
+    zhi = np.empty(n, np.float32)
+    overhang_parts: list[tuple[np.ndarray, np.ndarray]] = []
     for a, b in _chunks(n, 1 << 16):
-        # float32 component arithmetic on centred coordinates; sums accumulate in float64.
-        v = vectors[a:b] - c32
-        x0, y0, z0 = v[:, 0, 0], v[:, 0, 1], v[:, 0, 2]
-        x1, y1, z1 = v[:, 1, 0], v[:, 1, 1], v[:, 1, 2]
-        x2, y2, z2 = v[:, 2, 0], v[:, 2, 1], v[:, 2, 2]
+        soa = np.ascontiguousarray(vectors[a:b].transpose(1, 2, 0))  # (vertex, axis, triangle)
+        soa -= ref[None, :, None]
+        (x0, y0, z0), (x1, y1, z1), (x2, y2, z2) = soa
+        for axis in range(3):
+            comp = soa[:, axis]
+            lo[axis] = min(lo[axis], float(comp.min()))
+            hi[axis] = max(hi[axis], float(comp.max()))
+        np.minimum(np.minimum(z0, z1), z2, out=zlo[a:b])
+        np.maximum(np.maximum(z0, z1), z2, out=zhi[a:b])
         ax, ay, az = x1 - x0, y1 - y0, z1 - z0
         bx, by, bz = x2 - x0, y2 - y0, z2 - z0
         cx = ay * bz - az * by
         cy = az * bx - ax * bz
         cz = ax * by - ay * bx
         dbl = np.sqrt(cx * cx + cy * cy + cz * cz)
-        # volume: sum of v0 . (v1 x v2) / 6 == sum of (v0 . (a x b)) / 6 with a, b the edge vectors
-        volume += (
-            float(
-                np.dot(x0.astype(np.float64), cx)
-                + np.dot(y0.astype(np.float64), cy)
-                + np.dot(z0.astype(np.float64), cz)
-            )
-            / 6
-        )
+        # volume: sum of v0 . (v1 x v2) / 6 == sum of v0 . (a x b) / 6, with a, b the edge vectors
+        volume += float(np.dot(x0, cx, out=None) + np.dot(y0, cy) + np.dot(z0, cz)) / 6
         area += float(dbl.sum(dtype=np.float64)) / 2
         vec_area += (
             np.array([cx.sum(dtype=np.float64), cy.sum(dtype=np.float64), cz.sum(dtype=np.float64)]) / 2
         )
         degenerate += int(np.count_nonzero(dbl <= 1e-12))
-        nz = cz / np.maximum(dbl, np.float32(1e-30))
-        tri_area = dbl / 2
-        above_bed = np.minimum(np.minimum(z0, z1), z2) + c32[2] > z_bed
-        overhang += float(tri_area[(nz < -0.7072) & above_bed].sum(dtype=np.float64))
-        up += float(tri_area[nz > 0.7072].sum(dtype=np.float64))
+        steep = np.float32(0.7072) * dbl
+        down = cz < -steep
+        if down.any():
+            overhang_parts.append((dbl[down] / 2, zlo[a:b][down]))
+        up += float((dbl[cz > steep]).sum(dtype=np.float64)) / 2
+    z_bed = lo[2] + 1e-3
+    overhang = sum(float(ar[z > z_bed].sum(dtype=np.float64)) for ar, z in overhang_parts)
+    lo += ref
+    hi += ref
+    zlo += ref[2]
+    zhi += ref[2]
     open_fraction = float(np.linalg.norm(vec_area) / area) if area > 0 else 1.0
-    return MeshInfo(
+    info = MeshInfo(
         triangles=n,
         volume_mm3=abs(volume),
         area_mm2=area,
@@ -199,3 +212,4 @@ def mesh_info(vectors: np.ndarray) -> MeshInfo:
         open_edges_fraction=open_fraction,
         degenerate_triangles=degenerate,
     )
+    return info, zlo, zhi

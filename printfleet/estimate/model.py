@@ -91,7 +91,12 @@ def _layer_planes(height: float, profile: SlicerProfile) -> tuple[np.ndarray, np
     return tops, heights
 
 
-def _slice_segments(vectors: np.ndarray, z_mid: np.ndarray, origin: np.ndarray):
+def _slice_segments(
+    vectors: np.ndarray,
+    z_mid: np.ndarray,
+    origin: np.ndarray,
+    z_spans: tuple[np.ndarray, np.ndarray] | None = None,
+):
     """Cut every triangle with every mid-plane it spans.
 
     Returns layer (int32) and x1, y1, x2, y2, nz (float32) per segment, oriented so that the solid is on the
@@ -100,14 +105,15 @@ def _slice_segments(vectors: np.ndarray, z_mid: np.ndarray, origin: np.ndarray):
     n = len(vectors)
     spans = []
     total = 0
+    zm = z_mid + origin[2]
     for a in range(0, n, _CHUNK):
-        z = vectors[a : a + _CHUNK, :, 2]
-        k0 = np.searchsorted(z_mid, z.min(axis=1).astype(np.float64) - origin[2], side="left").astype(
-            np.int32
-        )
-        k1 = np.searchsorted(z_mid, z.max(axis=1).astype(np.float64) - origin[2], side="left").astype(
-            np.int32
-        )
+        if z_spans is not None:
+            zl, zh = z_spans[0][a : a + _CHUNK], z_spans[1][a : a + _CHUNK]
+        else:
+            z = vectors[a : a + _CHUNK, :, 2]
+            zl, zh = z.min(axis=1), z.max(axis=1)
+        k0 = np.searchsorted(zm, zl.astype(np.float64), side="left").astype(np.int32)
+        k1 = np.searchsorted(zm, zh.astype(np.float64), side="left").astype(np.int32)
         cnt = k1 - k0
         spans.append((k0, cnt))
         total += int(cnt.sum())
@@ -470,11 +476,16 @@ def _classify_window(
 
 
 def slice_layers(
-    vectors: np.ndarray, profile: SlicerProfile, *, bounds: tuple[np.ndarray, np.ndarray] | None = None
+    vectors: np.ndarray,
+    profile: SlicerProfile,
+    *,
+    bounds: tuple[np.ndarray, np.ndarray] | None = None,
+    z_spans: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Slices:
     """Cut ``vectors`` (n, 3, 3) at the mid-plane of every layer of ``profile``.
 
-    ``bounds`` (min and max corner) saves a pass when the caller has them (:func:`mesh.mesh_info`).
+    ``bounds`` (min and max corner) and ``z_spans`` (each triangle's lowest and highest z) save passes
+    when the caller has them (:func:`printfleet.estimate.mesh.mesh_stats`).
     """
     if bounds is None:
         lo = vectors.min(axis=(0, 1)).astype(np.float64)
@@ -485,7 +496,7 @@ def slice_layers(
     height = float(hi[2] - lo[2])
     tops, heights = _layer_planes(height, profile)
     z_mid = tops - heights / 2 + _Z_EPS
-    segments = _slice_segments(vectors, z_mid, origin)
+    segments = _slice_segments(vectors, z_mid, origin, z_spans)
     return Slices(tops, heights, lo, hi, segments)
 
 
