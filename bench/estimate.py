@@ -71,8 +71,9 @@ def write_torus(path: Path, n_triangles: int = 1_000_000, height_mm: float = 40.
     return len(tris)
 
 
-def time_slicer(stl: Path, profile: Path, out: Path) -> float:
-    """Wall time of one PrusaSlicer export (raises if it fails)."""
+def time_slicer(stl: Path, profile: Path, out: Path) -> tuple[float, float]:
+    """Wall and CPU time (user + system, all its threads) of one PrusaSlicer export (raises if it fails)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(
         [
@@ -95,7 +96,9 @@ def time_slicer(stl: Path, profile: Path, out: Path) -> float:
     if proc.returncode != 0:
         raise RuntimeError(f"prusa-slicer failed on {stl.name}: {proc.stderr.strip()[-300:]}")
     out.unlink(missing_ok=True)
-    return elapsed
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu
 
 
 def main() -> int:
