@@ -65,18 +65,33 @@ class Site:
         return redis.Redis.from_url(self.settings.effective_redis_url)
 
     def start(self, name: str, *args: str) -> ManagedProcess:
-        """Start a part: ``sim``, ``monitor`` or ``worker`` (any name starting with ``worker``)."""
-        command = "worker" if name.startswith("worker") else name
+        """Start a part: ``sim``, ``monitor`` or ``worker``; ``monitor-b``, ``worker-2`` ... name further ones."""
+        command = name.split("-", 1)[0]
         proc = spawn(
             name, [sys.executable, "-m", "printfleet", command, *args], env=self.env,
             log_path=self.root / f"{name}.log", cwd=REPO_ROOT,
         )  # fmt: skip
         self.parts[name] = proc
+        if command == "sim":
+            wait_sim(self)
         return proc
 
     def kill(self, name: str) -> None:
-        """SIGKILL a part (its whole process group, like a crash)."""
-        self.parts.pop(name).kill()
+        """SIGKILL a part and everything it started (RQ work horses run in sessions of their own), like a
+        crash of its machine."""
+        import psutil
+
+        proc = self.parts.pop(name)
+        try:
+            family = psutil.Process(proc.pid).children(recursive=True)
+        except psutil.Error:
+            family = []
+        proc.kill()
+        for child in family:
+            try:
+                child.kill()
+            except psutil.Error:
+                pass
 
     def stop(self) -> None:
         """Stop every part."""
@@ -147,6 +162,14 @@ class Site:
         url = f"{self.settings.sim_url.rstrip('/')}/printers/{printer_id}{path}"
         with urllib.request.urlopen(url, timeout=5) as response:
             return json.loads(response.read())
+
+    def fault(self, printer_id: str, kind: str, **params: object) -> None:
+        """Script a fault on a simulated printer (see ``printfleet.sim.server``)."""
+        url = f"{self.settings.sim_url.rstrip('/')}/printers/{printer_id}/sim/fault"
+        body = json.dumps({"kind": kind, **params}).encode()
+        request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(request, timeout=5) as response:
+            response.read()
 
     def printed(self, printer_id: str) -> dict[str, tuple[int, int]]:
         """What a simulated printer itself says it printed: file name -> (successes, failures)."""

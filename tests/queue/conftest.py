@@ -15,7 +15,9 @@ def site_factory(tmp_path: Path, redis_url: str, mqtt_broker: ManagedProcess):  
     """Make sites on the session's Redis (flushed) and broker; every part is stopped at the end."""
     made: list[Site] = []
 
-    def make(printers: dict[str, str], *, extra: str = "", **kwargs: object) -> Site:
+    def make(
+        printers: dict[str, str], *, extra: str = "", redis_url: str = redis_url, **kwargs: object
+    ) -> Site:
         """A site with simulated printers ``{id: "mk3s" | "mini"}``; ``extra`` goes in the fleet file."""
         text = fleet_yaml(printers, extra=extra)
         site = make_site(tmp_path / f"site{len(made)}", redis_url, mqtt_broker.url, text, **kwargs)  # type: ignore[arg-type]
