@@ -124,7 +124,9 @@ def follow_job(
             if elapsed is None and job.started_at is not None:
                 elapsed = (utcnow() - job.started_at).total_seconds()
             path = [JobStatus.PRINTING] if before is JobStatus.PAUSED else []
-            job = _move(session, job, [*path, JobStatus.DONE], reason, actual_print_time_s=elapsed)
+            filament = job.est_filament_mm if job.est_source in ("slicer", "gcode") else None
+            job = _move(session, job, [*path, JobStatus.DONE], reason, actual_print_time_s=elapsed,
+                        actual_filament_mm=filament)  # fmt: skip
             _bed_not_clear(session, job.printer_id)  # type: ignore[arg-type]
         elif state.status in (PrinterStatus.PRINTING, PrinterStatus.PAUSED) and ours:
             return None  # still printing

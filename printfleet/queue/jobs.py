@@ -156,8 +156,15 @@ def transition(
     )
     if result.rowcount != 1:
         raise JobChanged(f"job {job_id} changed under us; nothing written")
+    estimate_before = (job.est_print_time_s, job.est_filament_g, job.est_source)
     session.refresh(job)
     record_event(session, job, actor=actor, kind="transition", reason=reason, from_status=current, to_status=target, data=data)
+    if (job.est_print_time_s, job.est_filament_g, job.est_source) != estimate_before:
+        record_event(session, job, actor=actor, kind="estimate", reason=f"{estimate_before[2]} -> {job.est_source}",
+                     data={"before": {"print_time_s": estimate_before[0], "filament_g": estimate_before[1],
+                                      "source": estimate_before[2]},
+                           "after": {"print_time_s": job.est_print_time_s, "filament_g": job.est_filament_g,
+                                     "source": job.est_source}})  # fmt: skip
     logger.info("job %s: %s -> %s by %s%s", job_id, current.value, target.value, actor, f" ({reason})" if reason else "")
     return job
 

@@ -182,7 +182,7 @@ def _carry_out(ctx: Context, driver: PrinterDriver, cfg: PrinterConfig, job: Job
         with db.session_scope(ctx.engine) as session:
             transition(
                 session, job_id, JobStatus.UPLOADING, actor=ACTOR, expected=[JobStatus.ASSIGNED, JobStatus.SLICING],
-                remote_file_name=name, gcode_sha256=sha256_of(gcode),
+                remote_file_name=name, gcode_sha256=sha256_of(gcode), **_slicer_figures(job, gcode),
             )  # fmt: skip
         driver.upload(gcode, name)
         keeper.check()
@@ -239,6 +239,19 @@ def _carry_out(ctx: Context, driver: PrinterDriver, cfg: PrinterConfig, job: Job
         pass
     announce_jobs_changed(ctx.client, job_id, JobStatus.PRINTING.value)
     return "printing"
+
+
+def _slicer_figures(job: Job, gcode: Path) -> dict[str, object]:
+    """The slicer's own figures for sliced G-code, to replace the mesh estimate (kept in the event trail)."""
+    if job.file_kind is not FileKind.STL:
+        return {}
+    from printfleet.estimate.slicer import read_summary
+
+    print_time_s, filament_mm, filament_g = read_summary(gcode)
+    if print_time_s is None:
+        return {}
+    return {"est_print_time_s": print_time_s, "est_filament_mm": filament_mm, "est_filament_g": filament_g,
+            "est_source": "slicer"}  # fmt: skip
 
 
 def _prepare_gcode(ctx: Context, job: Job, cfg: PrinterConfig, keeper: LeaseKeeper) -> Path:

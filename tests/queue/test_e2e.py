@@ -41,6 +41,8 @@ def test_upload_slice_print_done_then_bed_clear_then_next(site_factory, tmp_path
     second = site.submit(cube_stl(tmp_path / "small.stl", 8.0), user="bo", material="PLA")
     job = site.wait_status(first, JobStatus.DONE, timeout_s=90)
     assert job.printer_id == "mk3s-1" and job.actual_print_time_s and job.actual_print_time_s > 0
+    assert job.est_source == "slicer" and job.est_print_time_s != 60.0  # the slicer's figure replaced the estimate
+    assert job.actual_filament_mm == job.est_filament_mm and job.actual_filament_mm > 100
     assert site.printer("mk3s-1").bed_clear is False
     assert site.job(second).status is JobStatus.QUEUED  # waits for the bed
     site.clear_bed("mk3s-1")
