@@ -121,6 +121,17 @@ def test_upload_estimate_queue_and_watch_the_wall(site: Site, tmp_path: Path) ->
                 timeout=90_000,
             )
             assert "Ada L." in card.inner_text() and "ada" not in wall.content().replace("Ada L.", "")
+            # a second job waits in the queue (one PLA printer) with an estimated start
+            second = site.submit(bracket_stl(tmp_path / "second.stl"), user="ada", material="PLA",
+                                 est_print_time_s=1800.0)
+            second_code = site.job(second).code
+            wall.locator("#queue li", has_text=second_code).wait_for(timeout=20_000)
+            wall.wait_for_function(
+                "parseFloat(document.querySelector('[data-printer=\"mk3s-1\"] [data-k=bar]').style.width) > 8",
+                timeout=60_000,
+            )
+            wall.bring_to_front()  # background pages do not paint (nor run the progress bar's transition)
+            wall.wait_for_timeout(1000)
             wall.screenshot(path=str(SCREENSHOTS / "wall.png"))
 
             staff = browser.new_context(viewport={"width": 1440, "height": 1000}, locale="de-DE").new_page()
@@ -131,6 +142,8 @@ def test_upload_estimate_queue_and_watch_the_wall(site: Site, tmp_path: Path) ->
             staff.wait_for_url(base + "/staff")
             assert "wall-bracket.stl" in staff.content()
             staff.wait_for_selector('[data-printer="mk3s-1"].st-printing')
+            staff.bring_to_front()
+            staff.wait_for_timeout(1000)
             staff.screenshot(path=str(SCREENSHOTS / "staff.png"), full_page=True)
 
             # the web process restarts mid-print; the open wall page reconnects by itself and keeps updating
