@@ -1,11 +1,20 @@
-"""The layer model: what PrusaSlicer will do with a mesh, from mid-plane slices of every layer.
+"""The layer model: what PrusaSlicer 2.5 will do with a mesh, from mid-plane slices of every layer.
 
-One vectorised pass cuts every layer's mid-plane through the triangles (oriented segments: outline length and
-signed shoelace area per layer; segments chained into loops through shared mesh edges, for loop counts, the
-small-perimeter rule and corner speeds). Every layer is also rasterised on a ~0.5 mm grid (non-zero winding)
-to find the infill area inside the perimeters and its top, bottom and bridge parts. :func:`layer_features`
-returns per-layer geometry; :func:`predict` turns it into time and filament with the profile's widths, speeds,
-accelerations and cooling slowdown and a few constants fitted on the shared set (:class:`ModelConstants`).
+Geometry (:func:`slice_layers`, :func:`features_from_slices`):
+
+* one vectorised pass cuts each layer's mid-plane through the triangles into oriented segments (outline
+  length and signed shoelace area per layer); segments are chained into loops through shared mesh edges
+  (loop counts, the small-perimeter rule, per-junction corner speeds under the jerk limit);
+* each layer is rasterised on a ~0.5 mm grid (winding numbers: overlapping or inverted shells show up) and
+  split like PrusaSlicer does: perimeter band, top and bottom surfaces grown 3 mm into the infill, shells
+  propagated top/bottom_solid_layers deep, ensure_vertical_shell_thickness, bridges over air and over
+  sparse infill, sparse infill. Layers deep inside a run of identical layers are not re-classified.
+
+Physics (:func:`predict`): extrusion volumes from areas x heights (PrusaSlicer's rounded-rectangle flow,
+thick bridges, infill density), path lengths from areas / line spacing, times with trapezoidal acceleration
+and jerk-limited turns, gyroid speed from a simulated gyroid polyline, retract/lift/travel cycles, and the
+cooling buffer's minimum layer time. A few free constants (:class:`ModelConstants`) are fitted on the shared
+estimation set (``printfleet.estimate.calibrate``, ``bench/accuracy.py --fit``).
 """
 
 from __future__ import annotations
