@@ -284,6 +284,76 @@ def slice_to_cache(ctx: Context, model: Path, profile: Path, cached: Path) -> Pa
     return cached
 
 
+def fitting_profiles(ctx: Context, job: Job) -> list[Path]:
+    """The distinct slicer profiles of the printers a job could print on (material, then size with rotation)."""
+    from printfleet.estimate.fit import fits_volume
+
+    bbox = job.bbox_mm or [0.0, 0.0, 0.0]
+    hull = [[0.0, 0.0], [bbox[0], 0.0], [bbox[0], bbox[1]], [0.0, bbox[1]]]
+    import numpy as np
+
+    profiles: list[Path] = []
+    for cfg in ctx.fleet.printers:
+        if job.material and job.material.upper() not in ("ANY", cfg.material):
+            continue
+        if not fits_volume(np.asarray(hull, float), float(bbox[2]), tuple(cfg.build_volume_mm)):
+            continue
+        if cfg.profile not in profiles:
+            profiles.append(cfg.profile)
+    return profiles
+
+
+def slice_ahead(job_id: int) -> str:
+    """Slice a new model for every profile it could print with, so the maker sees the slicer's exact figure
+    soon and the dispatch later finds the G-code ready. Enqueued on the slicing queue when a job is created."""
+    from printfleet import db
+    from printfleet.estimate.slicer import read_summary
+
+    ctx = Context.from_settings()
+    try:
+        with db.session_scope(ctx.engine) as session:
+            job = session.get(Job, job_id)
+            if job is None or job.file_kind is not FileKind.STL or job.status not in (
+                JobStatus.QUEUED, JobStatus.AWAITING_APPROVAL,
+            ):  # fmt: skip
+                return "nothing to do"
+        model = ctx.files.upload_path(job.file_sha256, ".stl")
+        figures: list[tuple[Path, tuple[float | None, float | None, float | None]]] = []
+        for profile in fitting_profiles(ctx, job):
+            cached = ctx.files.sliced_path(job.file_sha256, sha256_of(profile))
+            if not cached.exists():
+                slice_to_cache(ctx, model, profile, cached)
+            figures.append((profile, read_summary(cached)))
+        if not figures or figures[0][1][0] is None:
+            return "no fitting profile"
+        profile, (print_time_s, filament_mm, filament_g) = figures[0]
+        with db.session_scope(ctx.engine) as session:
+            job = session.get(Job, job_id)
+            if job is not None and job.est_source != "slicer":
+                before = {"print_time_s": job.est_print_time_s, "filament_g": job.est_filament_g, "source": job.est_source}
+                job.est_print_time_s, job.est_filament_mm, job.est_filament_g = print_time_s, filament_mm, filament_g
+                job.est_source, job.updated_at = "slicer", utcnow()
+                session.add(job)
+                record_event(session, job, actor=ACTOR, kind="estimate", reason=f"sliced with {profile.name}",
+                             data={"before": before, "profiles": {p.name: list(f) for p, f in figures}})  # fmt: skip
+        announce_jobs_changed(ctx.client, job_id, "estimate")
+        return f"sliced for {len(figures)} profile(s)"
+    finally:
+        ctx.close()
+
+
+def enqueue_slice_ahead(client: object, job_id: int) -> None:
+    """Queue :func:`slice_ahead` for a new job (on the slicing queue, behind printer commands)."""
+    from rq import Queue
+
+    from printfleet.queue.worker import QUEUE_NAMES
+
+    Queue(QUEUE_NAMES[1], connection=client).enqueue(  # type: ignore[arg-type]
+        slice_ahead, job_id, job_id=f"slice-ahead-{job_id}", job_timeout=1800, result_ttl=3600,
+        failure_ttl=7 * 24 * 3600, description=f"slice job {job_id} ahead",
+    )  # fmt: skip
+
+
 def printer_command(printer_id: str, command: str, actor: str) -> str:
     """Carry out ``pause``, ``resume`` or ``cancel`` on a printer (enqueued by pages and the API)."""
     ctx = Context.from_settings()

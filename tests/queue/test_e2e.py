@@ -50,3 +50,23 @@ def test_upload_slice_print_done_then_bed_clear_then_next(site_factory, tmp_path
     record = site.printed("mk3s-1")
     assert record[remote_name(site.job(first))] == (1, 0)
     assert record[remote_name(site.job(second))] == (1, 0)
+
+
+def test_a_new_model_is_sliced_ahead_and_the_dispatch_reuses_it(site_factory, tmp_path: Path) -> None:  # noqa: ANN001
+    from printfleet.queue.tasks import enqueue_slice_ahead
+
+    site = site_factory({"mk3s-1": "mk3s", "mini-1": "mini"})
+    site.start("worker-0")
+    job_id = site.submit(cube_stl(tmp_path / "cube.stl", 30.0), material="PLA", bbox_mm=[30.0, 30.0, 30.0])
+    enqueue_slice_ahead(site.client, job_id)
+    site.wait(lambda: site.job(job_id).est_source == "slicer", 60, "the slicer's figure")
+    job = site.job(job_id)
+    assert 600 < job.est_print_time_s < 20000 and job.est_filament_g > 1
+    cached = list((site.settings.data_dir / "files" / "sliced").rglob("*.gcode"))
+    assert len(cached) == 1  # PLA fits only the MK3S profile
+    mtime = cached[0].stat().st_mtime
+    site.start("sim", "--speed", SIM_SPEED)
+    site.start("monitor")
+    site.wait_status(job_id, JobStatus.DONE, timeout_s=90)
+    assert cached[0].stat().st_mtime == mtime  # the dispatch used the cached G-code
+    assert site.printed("mk3s-1")[remote_name(site.job(job_id))] == (1, 0)
