@@ -111,6 +111,13 @@ def printers_from_fleet(fleet: Any) -> list[tuple[str, tuple[float, float, float
 
 def _mesh_warnings(info: MeshInfo, features: Any, profile: SlicerProfile) -> list[str]:
     warnings: list[str] = []
+    raw = profile.raw
+    if raw.get("support_material", "0") not in ("0", "") or raw.get("raft_layers", "0") not in ("0", ""):
+        warnings.append("the profile prints supports or a raft; they are not in the estimate")
+    if profile.filament_density_g_cm3 <= 0:
+        warnings.append("the profile has no filament_density; grams assume 1.24 g/cm3 (PLA)")
+    if raw.get("ironing", "0") not in ("0", ""):
+        warnings.append("the profile irons top surfaces; ironing is not in the estimate")
     if info.degenerate_triangles:
         warnings.append(f"{info.degenerate_triangles} degenerate (zero-area) triangles ignored")
     if features.open_ends or info.open_edges_fraction > 1e-4:
@@ -163,13 +170,11 @@ def estimate_stl(
     if printers is not None:
         hull = convex_hull_xy(_hull_candidates(vectors))
         fits = tuple(fitting_printers(hull, info.bbox_mm[2], printers))
-    slices = slice_layers(
-        vectors,
-        profile,
-        bounds=(np.array(info.bbox_min_mm), np.array(info.bbox_max_mm)),
-        z_spans=(zlo, zhi) if zlo is not None else None,
-    )
+    spans = [zlo, zhi] if zlo is not None else None
     del zlo, zhi
+    slices = slice_layers(
+        vectors, profile, bounds=(np.array(info.bbox_min_mm), np.array(info.bbox_max_mm)), z_spans=spans
+    )
     del vectors  # the triangles are no longer needed: free them before the layer analysis
     features = features_from_slices(slices, profile, constants)
     prediction: Prediction = predict(features, profile, constants)

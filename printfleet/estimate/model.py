@@ -104,7 +104,7 @@ def _slice_segments(
     vectors: np.ndarray,
     z_mid: np.ndarray,
     origin: np.ndarray,
-    z_spans: tuple[np.ndarray, np.ndarray] | None = None,
+    z_spans: list[np.ndarray] | tuple[np.ndarray, np.ndarray] | None = None,
 ):
     """Cut every triangle with every mid-plane it spans.
 
@@ -121,11 +121,17 @@ def _slice_segments(
         else:
             z = vectors[a : a + _CHUNK, :, 2]
             zl, zh = z.min(axis=1), z.max(axis=1)
-        k0 = np.searchsorted(zm, zl.astype(np.float64), side="left").astype(np.int32)
-        k1 = np.searchsorted(zm, zh.astype(np.float64), side="left").astype(np.int32)
-        cnt = k1 - k0
-        spans.append((k0, cnt))
+        k0 = np.searchsorted(zm, zl.astype(np.float64), side="left")
+        cnt = np.searchsorted(zm, zh.astype(np.float64), side="left") - k0
+        spans.append(
+            (
+                k0.astype(np.int16 if len(zm) < 32000 else np.int32),
+                cnt.astype(np.int16 if len(zm) < 32000 else np.int32),
+            )
+        )
         total += int(cnt.sum())
+    if isinstance(z_spans, list):
+        z_spans.clear()  # the caller handed them over: free them before the segments are allocated
     layer_out = np.empty(total, np.int32)
     x1o, y1o, x2o, y2o, nzo = (np.empty(total, np.float32) for _ in range(5))
     pos = 0
@@ -133,6 +139,7 @@ def _slice_segments(
         keep = np.nonzero(cnt > 0)[0]
         if len(keep) == 0:
             continue
+        k0, cnt = k0.astype(np.int64), cnt.astype(np.int64)
         v = vectors[a + keep].astype(np.float64)
         v -= origin
         k0, cnt = k0[keep], cnt[keep]
@@ -489,12 +496,12 @@ def slice_layers(
     profile: SlicerProfile,
     *,
     bounds: tuple[np.ndarray, np.ndarray] | None = None,
-    z_spans: tuple[np.ndarray, np.ndarray] | None = None,
+    z_spans: list[np.ndarray] | tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Slices:
     """Cut ``vectors`` (n, 3, 3) at the mid-plane of every layer of ``profile``.
 
     ``bounds`` (min and max corner) and ``z_spans`` (each triangle's lowest and highest z) save passes
-    when the caller has them (:func:`printfleet.estimate.mesh.mesh_stats`).
+    when the caller has them (:func:`printfleet.estimate.mesh.mesh_stats`); a list is emptied once used.
     """
     if bounds is None:
         lo = vectors.min(axis=(0, 1)).astype(np.float64)
@@ -784,6 +791,12 @@ def features_from_slices(
         )
         loops_needed = math.ceil(profile.min_skirt_length_mm / per_loop - 1e-9) if per_loop > 0 else 0
         features.skirt_mm = max(profile.skirts, loops_needed) * loop
+    if first.any() and profile.brim_width_mm > 0:
+        # Outer brim: concentric loops around the first layer's outline, one spacing apart.
+        spacing = _spacing(profile.first_layer_width_mm, profile.first_layer_height_mm)
+        rings = int(profile.brim_width_mm / spacing)
+        outline0 = float(outline[0])
+        features.skirt_mm += sum(outline0 + 2 * math.pi * (k + 0.5) * spacing for k in range(rings))
     return features
 
 
@@ -1054,7 +1067,7 @@ def predict(
     volume *= p.extrusion_multiplier
     # PrusaSlicer 2.5's "filament used" counts its own extrusions only, not the start G-code's intro line.
     filament_mm = volume / p.filament_area_mm2
-    filament_g = filament_mm * p.filament_area_mm2 * p.filament_density_g_cm3 / 1000
+    filament_g = filament_mm * p.filament_area_mm2 * (p.filament_density_g_cm3 or 1.24) / 1000  # PLA if unset
 
     # --- first layer: everything at first-layer speed
     if n:
