@@ -42,14 +42,14 @@ class ModelConstants:
     solid_grow_mm: float = 3.0  # top/bottom surfaces grown into the infill area (PrusaSlicer's 3 mm margin)
     vertical_shells: bool = True  # ensure_vertical_shell_thickness
     internal_bridges: bool = True  # solid infill over sparse infill printed as a bridge
-    fill_rule: str = "nonzero"
+    fill_rule: str = "nonzero"  # how overlapping or inverted shells fill: nonzero, evenodd or positive
     target_cell_mm: float = 0.5  # raster cell, rounded so that the perimeter band is a whole number of cells
-    max_cells_per_layer: float = 40_000  # coarser cells above this (large footprints)  # how overlapping/inverted shells fill: nonzero, evenodd or positive
+    max_cells_per_layer: float = 20_000  # coarser cells above this (large footprints)
     thin_shell_weight: float = 0.614  # share of one-cell vertical-shell strips that end up solid
     retracts_per_island: float = 2.323  # retract + travel cycles per island and layer (perimeters)
-    retracts_per_solid_region: float = 0.233  # ... per separate solid infill region
-    retracts_per_sparse_line: float = 0.147  # ... per sparse infill line (lines not joined by anchors)
-    travel_distance_factor: float = 0.739  # mean travel length relative to sqrt(layer area)
+    retracts_per_solid_region: float = 0.56  # ... per separate solid infill region
+    retracts_per_sparse_line: float = 0.11  # ... per sparse infill line (lines not joined by anchors)
+    travel_distance_factor: float = 0.78  # mean travel length relative to sqrt(layer area)
     anchor_edge_factor: float = 0.429  # share of the sparse region's border covered by anchors
 
 
@@ -671,14 +671,20 @@ def features_from_slices(
         mask = _fill(winding, constants.fill_rule)
         del winding
         counters["filled"] += int(np.count_nonzero(mask))
-        islands[a:b] = np.maximum(_euler(mask), 0.0)
         if b - a > 1:
             changed[a + 1 : b] = (mask[1:] != mask[:-1]).any(axis=(1, 2))
         if prev_last is not None:
             changed[a] = not np.array_equal(prev_last, mask[0])
+        # Islands (Euler number) only where the layer differs from the one below; copied up otherwise.
+        differs = np.nonzero(changed[a:b])[0]
+        if len(differs):
+            islands[a + differs] = np.maximum(_euler(mask[differs]), 0.0)
         prev_last = mask[-1].copy()
         packed[a:b] = np.packbits(mask, axis=2)
         del mask
+
+    fill_from = np.maximum.accumulate(np.where(changed[:n_layers], np.arange(n_layers), 0))
+    islands = islands[fill_from]
 
     def masks(lo_l: int, hi_l: int) -> np.ndarray:
         return np.unpackbits(packed[lo_l:hi_l], axis=2, count=nxc).astype(bool)
