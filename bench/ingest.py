@@ -36,8 +36,10 @@ def write_fleet(directory: Path, count: int) -> Path:
     (directory / "p.ini").write_text("; profile\n")
     lines = ["printers:"]
     for i in range(count):
-        lines.append(f"  - {{id: b-{i:04d}, name: B{i}, driver: simulated, build_volume_mm: [200, 200, 200], "
-                     "profile: p.ini}")
+        lines.append(
+            f"  - {{id: b-{i:04d}, name: B{i}, driver: simulated, build_volume_mm: [200, 200, 200], "
+            "profile: p.ini}"
+        )
     path = directory / "printers.yaml"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -82,9 +84,18 @@ def child_publish(mqtt_url: str, printers: int, rate: float, duration_s: float) 
     bases = [f"printfleet-sim/b-{i:04d}/octoPrint/" for i in range(printers)]
     for base in bases:  # every printer is connected and operational first (not part of the measurement)
         client.publish(base + "mqtt", "connected", qos=1, retain=True)
-        client.publish(base + "event/PrinterStateChanged",
-                       json.dumps({"state_id": "OPERATIONAL", "state_string": "Operational",
-                                   "_event": "PrinterStateChanged", "_timestamp": int(time.time())}), qos=0)
+        client.publish(
+            base + "event/PrinterStateChanged",
+            json.dumps(
+                {
+                    "state_id": "OPERATIONAL",
+                    "state_string": "Operational",
+                    "_event": "PrinterStateChanged",
+                    "_timestamp": int(time.time()),
+                }
+            ),
+            qos=0,
+        )
     time.sleep(2.0)
     topics = [base + "temperature/tool0" for base in bases]
     print("start", flush=True)
@@ -118,11 +129,13 @@ def percentile(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100.0 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100.0 * (len(ordered) - 1)))]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--printers", type=int, default=500)
     parser.add_argument("--rate", type=float, default=2.0, help="messages per printer per second")
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of publishing")
@@ -148,8 +161,21 @@ def main() -> None:
     broker = start_mosquitto(work / "mosquitto", persistence=False)
     fleet_path = write_fleet(work, args.printers)
     me = [sys.executable, str(Path(__file__).resolve())]
-    ingest = subprocess.Popen([*me, "--child", "ingest", "--fleet", str(fleet_path), "--redis", redis_proc.url,
-                               "--mqtt", broker.url], stdout=subprocess.PIPE, text=True)
+    ingest = subprocess.Popen(
+        [
+            *me,
+            "--child",
+            "ingest",
+            "--fleet",
+            str(fleet_path),
+            "--redis",
+            redis_proc.url,
+            "--mqtt",
+            broker.url,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert ingest.stdout is not None
         if ingest.stdout.readline().strip() != "ready":
@@ -182,8 +208,22 @@ def main() -> None:
         time.sleep(0.5)
 
         publisher = subprocess.Popen(
-            [*me, "--child", "publish", "--mqtt", broker.url, "--printers", str(args.printers), "--rate",
-             str(args.rate), "--duration", str(args.duration)], stdout=subprocess.PIPE, text=True)
+            [
+                *me,
+                "--child",
+                "publish",
+                "--mqtt",
+                broker.url,
+                "--printers",
+                str(args.printers),
+                "--rate",
+                str(args.rate),
+                "--duration",
+                str(args.duration),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert publisher.stdout is not None
         publisher.stdout.readline()  # "start": printers announced, the measured messages begin now
         received.clear()
@@ -205,15 +245,24 @@ def main() -> None:
         stats = json.loads(stats_line)
 
         cpu_pct = 100.0 * (cpu1 - cpu0) / max(1e-9, wall1 - wall0)
-        print(f"printers {args.printers} x {args.rate:g} msg/s for {args.duration:g} s "
-              f"(published {expected} in {sent['seconds']:.1f} s = {expected / sent['seconds']:.0f} msg/s)")
-        print(f"stored+announced: {got}  lost: {expected - got}  "
-              f"(ingest counters: messages {stats['messages']}, stored {stats['stored']}, "
-              f"changed {stats['changed']}, stale {stats['stale']}, malformed {stats['malformed']})")
+        print(
+            f"printers {args.printers} x {args.rate:g} msg/s for {args.duration:g} s "
+            f"(published {expected} in {sent['seconds']:.1f} s = {expected / sent['seconds']:.0f} msg/s)"
+        )
+        print(
+            f"stored+announced: {got}  lost: {expected - got}  "
+            f"(ingest counters: messages {stats['messages']}, stored {stats['stored']}, "
+            f"changed {stats['changed']}, stale {stats['stale']}, malformed {stats['malformed']})"
+        )
         print(f"ingesting process CPU: {cpu_pct:.1f} % of one core over {wall1 - wall0:.1f} s")
-        print("publish-to-stored latency ms: p50 {:.1f}  p95 {:.1f}  p99 {:.1f}  max {:.1f}".format(
-            percentile(latencies_ms, 50), percentile(latencies_ms, 95), percentile(latencies_ms, 99),
-            max(latencies_ms) if latencies_ms else float("nan")))
+        print(
+            "publish-to-stored latency ms: p50 {:.1f}  p95 {:.1f}  p99 {:.1f}  max {:.1f}".format(
+                percentile(latencies_ms, 50),
+                percentile(latencies_ms, 95),
+                percentile(latencies_ms, 99),
+                max(latencies_ms) if latencies_ms else float("nan"),
+            )
+        )
         ok = expected == got and cpu_pct <= 25.0 and percentile(latencies_ms, 99) <= 50.0
         print("targets (no loss, <= 25 % CPU, p99 <= 50 ms):", "met" if ok else "NOT met")
         client.close()

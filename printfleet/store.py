@@ -75,8 +75,13 @@ class StateStore:
         return cls(redis.Redis.from_url(url, socket_timeout=5, health_check_interval=30))
 
     def _args(self, state: PrinterState, encoded: str | None = None) -> list[Any]:
-        return [state.printer_id, repr(state.observed_ts), encoded or state.to_json(), state.content_key(),
-                STATE_CHANGED_CHANNEL]
+        return [
+            state.printer_id,
+            repr(state.observed_ts),
+            encoded or state.to_json(),
+            state.content_key(),
+            STATE_CHANGED_CHANNEL,
+        ]
 
     def put(self, state: PrinterState) -> PutResult:
         """Store ``state`` unless a newer one is stored; announce it if its content changed.
@@ -87,7 +92,9 @@ class StateStore:
         code = self._script(keys=[_STATES_KEY, _TS_KEY, _SIG_KEY], args=self._args(state))
         return _RESULTS[int(code)]
 
-    def put_many(self, states: Iterable[PrinterState], *, encoded: list[str] | None = None) -> list[PutResult]:
+    def put_many(
+        self, states: Iterable[PrinterState], *, encoded: list[str] | None = None
+    ) -> list[PutResult]:
         """:meth:`put` for several states, in order, in one round trip.
 
         Args:

@@ -106,17 +106,22 @@ def job_answer(state: str, completion: float | None, name: str | None = "a.gcode
 
 
 def test_rest_finished_idle_and_printing() -> None:
-    printer = {"state": {"text": "Operational"}, "temperature": {"tool0": {"actual": 21.3, "target": 0.0},
-                                                                  "bed": {"actual": None, "target": None}}}
-    done = state_from_api("p", job_json=job_answer("Operational", 100.0), printer_json=printer, observed_at=AT)
+    printer = {
+        "state": {"text": "Operational"},
+        "temperature": {"tool0": {"actual": 21.3, "target": 0.0}, "bed": {"actual": None, "target": None}},
+    }
+    done = state_from_api(
+        "p", job_json=job_answer("Operational", 100.0), printer_json=printer, observed_at=AT
+    )
     assert done.status is PrinterStatus.FINISHED and done.job == JobProgress("a.gcode", 1.0, 10.0, 0.0)
     assert done.temps == (Temperature("tool0", 21.3, 0.0),)
     cancelled = state_from_api("p", job_json=job_answer("Operational", None), observed_at=AT)
     assert cancelled.status is PrinterStatus.IDLE and cancelled.job is None
     printing = state_from_api("p", job_json=job_answer("Printing", 42.0), observed_at=AT)
     assert printing.job == JobProgress("a.gcode", 0.42, 10.0, 5.0)
-    error = state_from_api("p", job_json={**job_answer("Offline after error", None), "error": "Thermal Runaway"},
-                           observed_at=AT)
+    error = state_from_api(
+        "p", job_json={**job_answer("Offline after error", None), "error": "Thermal Runaway"}, observed_at=AT
+    )
     assert error.status is PrinterStatus.ERROR and error.error == "Thermal Runaway" and error.job is None
 
 

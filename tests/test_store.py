@@ -16,9 +16,16 @@ pytestmark = pytest.mark.integration
 T0 = dt.datetime(2026, 11, 28, 12, 0, 0, tzinfo=dt.UTC)
 
 
-def state(status: PrinterStatus, seconds: float, *, printer_id: str = "p1", temp: float = 21.0) -> PrinterState:
-    return PrinterState(printer_id, status, T0 + dt.timedelta(seconds=seconds), StateSource.MQTT,
-                        temps=(Temperature("tool0", temp, 0.0),))
+def state(
+    status: PrinterStatus, seconds: float, *, printer_id: str = "p1", temp: float = 21.0
+) -> PrinterState:
+    return PrinterState(
+        printer_id,
+        status,
+        T0 + dt.timedelta(seconds=seconds),
+        StateSource.MQTT,
+        temps=(Temperature("tool0", temp, 0.0),),
+    )
 
 
 @pytest.fixture()
@@ -66,7 +73,8 @@ def test_put_many_in_order_and_announcements(store: StateStore, redis_url: str) 
     while client.pubsub_numsub(STATE_CHANGED_CHANNEL)[0][1] == 0:
         pass
     results = store.put_many(
-        [state(PrinterStatus.PRINTING, 1, temp=t) for t in (20.0, 21.0, 21.0)] + [state(PrinterStatus.IDLE, 0.5)]
+        [state(PrinterStatus.PRINTING, 1, temp=t) for t in (20.0, 21.0, 21.0)]
+        + [state(PrinterStatus.IDLE, 0.5)]
     )
     assert results == [PutResult.CHANGED, PutResult.CHANGED, PutResult.STORED, PutResult.STALE]
     thread.join()

@@ -12,7 +12,14 @@ from typing import Any
 
 import requests
 
-from printfleet.drivers.base import AuthFailed, BadResponse, DriverError, PrinterBusy, PrinterOffline, Rejected
+from printfleet.drivers.base import (
+    AuthFailed,
+    BadResponse,
+    DriverError,
+    PrinterBusy,
+    PrinterOffline,
+    Rejected,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -99,8 +106,15 @@ class DriverSession(requests.Session):
 
 def _short_reason(exc: Exception) -> str:
     text = str(exc)
-    for marker in ("Connection refused", "timed out", "Read timed out", "Connection reset", "Name or service not known",
-                   "Remote end closed connection", "No route to host"):
+    for marker in (
+        "Connection refused",
+        "timed out",
+        "Read timed out",
+        "Connection reset",
+        "Name or service not known",
+        "Remote end closed connection",
+        "No route to host",
+    ):
         if marker in text:
             return marker.lower()
     return type(exc).__name__

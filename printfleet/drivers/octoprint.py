@@ -148,7 +148,10 @@ class OctoPrintDriver:
             printer_json = None  # 409: the printer is not operational; job_json says why
         try:
             state = state_from_api(
-                self.printer_id, job_json=job_json, printer_json=printer_json, observed_at=observed_at,
+                self.printer_id,
+                job_json=job_json,
+                printer_json=printer_json,
+                observed_at=observed_at,
                 source=self.source,
             )
         except ParseError as exc:

@@ -11,7 +11,16 @@ from typing import Any
 
 from printfleet.state import JobProgress, PrinterState, PrinterStatus, StateSource, Temperature
 
-_BUSY_PREFIXES = ("pausing", "opening serial", "detecting", "connecting", "cancelling", "transfer", "sending file", "unknown")
+_BUSY_PREFIXES = (
+    "pausing",
+    "opening serial",
+    "detecting",
+    "connecting",
+    "cancelling",
+    "transfer",
+    "sending file",
+    "unknown",
+)
 _PRINTING_PREFIXES = ("printing", "starting", "finishing", "resuming")
 
 

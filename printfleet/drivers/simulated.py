@@ -51,7 +51,7 @@ class PrefixClient:
             self._url("/api/files/local"), files={"file": (name, handle, "application/octet-stream")}
         ).json()
 
-    def select(self, location: str, *, print: bool = False) -> None:  # noqa: A002 - octorest's name
+    def select(self, location: str, *, print: bool = False) -> None:
         self.session.post(
             self._url(f"/api/files/local/{quote(location)}"), json={"command": "select", "print": print}
         )

@@ -122,8 +122,9 @@ class MqttLink:
 
     # ------------------------------------------------------------ paho callbacks (network thread)
 
-    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason_code: object,
-                    properties: object) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, userdata: object, flags: object, reason_code: object, properties: object
+    ) -> None:
         if getattr(reason_code, "is_failure", False):
             logger.warning("broker %s:%s refused the connection: %s", self.host, self.port, reason_code)
             return
@@ -132,20 +133,29 @@ class MqttLink:
         client.publish(STATUS_TOPIC, "online", qos=1, retain=True)
         self._connected.set()
         if self._down_logged:
-            logger.info("broker %s:%s is back; resubscribed %d topic filter(s)", self.host, self.port,
-                        len(self.filters))
+            logger.info(
+                "broker %s:%s is back; resubscribed %d topic filter(s)",
+                self.host,
+                self.port,
+                len(self.filters),
+            )
         self._down_logged = False
         if self._on_connection_cb:
             self._on_connection_cb(True)
 
-    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object, reason_code: object,
-                       properties: object) -> None:
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: object, flags: object, reason_code: object, properties: object
+    ) -> None:
         was_connected = self._connected.is_set()
         self._connected.clear()
         if not self._down_logged:
             self._down_logged = True
-            logger.warning("lost the broker %s:%s (%s); reconnecting, polling printers meanwhile",
-                           self.host, self.port, reason_code)
+            logger.warning(
+                "lost the broker %s:%s (%s); reconnecting, polling printers meanwhile",
+                self.host,
+                self.port,
+                reason_code,
+            )
         if was_connected and self._on_connection_cb:
             self._on_connection_cb(False)
 

@@ -143,7 +143,9 @@ def _with_elapsed(state: PrinterState, ts: float) -> JobProgress | None:
     job = state.job
     if job is None or job.elapsed_s is None or state.status is not PrinterStatus.PRINTING:
         return job
-    return JobProgress(job.file_name, job.fraction, job.elapsed_s + max(0.0, ts - state.observed_ts), job.remaining_s)
+    return JobProgress(
+        job.file_name, job.fraction, job.elapsed_s + max(0.0, ts - state.observed_ts), job.remaining_s
+    )
 
 
 def _event(state: PrinterState, name: str, data: dict[str, Any], ts: float) -> dict[str, Any] | None:
@@ -169,15 +171,29 @@ def _event(state: PrinterState, name: str, data: dict[str, Any], ts: float) -> d
         if status is PrinterStatus.ERROR:
             text = data.get("state_string")
             error = state.error if state.status is PrinterStatus.ERROR and state.error else text
-            return {"status": status, "job": None, "error": error if isinstance(error, str) else "printer error"}
-        return {"status": status, "job": _with_elapsed(state, ts) if status in _JOB_KEPT else None, "error": None}
+            return {
+                "status": status,
+                "job": None,
+                "error": error if isinstance(error, str) else "printer error",
+            }
+        return {
+            "status": status,
+            "job": _with_elapsed(state, ts) if status in _JOB_KEPT else None,
+            "error": None,
+        }
     if name == "PrintStarted":
-        return {"status": PrinterStatus.PRINTING, "job": JobProgress(_file_name(data, where), 0.0, 0.0, None),
-                "error": None}
+        return {
+            "status": PrinterStatus.PRINTING,
+            "job": JobProgress(_file_name(data, where), 0.0, 0.0, None),
+            "error": None,
+        }
     if name == "PrintDone":
         elapsed = _number(data, "time", where)
-        return {"status": PrinterStatus.FINISHED, "job": JobProgress(_file_name(data, where), 1.0, elapsed, 0.0),
-                "error": None}
+        return {
+            "status": PrinterStatus.FINISHED,
+            "job": JobProgress(_file_name(data, where), 1.0, elapsed, 0.0),
+            "error": None,
+        }
     if name == "PrintCancelled" or (name == "PrintFailed" and data.get("reason") == "cancelled"):
         # the job is gone, but OctoPrint is still cancelling until PrinterStateChanged(OPERATIONAL)
         status = PrinterStatus.BUSY if state.status in _JOB_KEPT else state.status
@@ -190,8 +206,11 @@ def _event(state: PrinterState, name: str, data: dict[str, Any], ts: float) -> d
         return {"status": PrinterStatus.PRINTING}
     if name == "Error":
         error = data.get("error")
-        return {"status": PrinterStatus.ERROR, "job": None,
-                "error": error if isinstance(error, str) and error else "printer error"}
+        return {
+            "status": PrinterStatus.ERROR,
+            "job": None,
+            "error": error if isinstance(error, str) and error else "printer error",
+        }
     if name in ("Disconnected", "Shutdown"):
         return {"status": PrinterStatus.OFFLINE, "job": None, "temps": (), "error": None}
     if name == "FileDeselected" and state.status is PrinterStatus.FINISHED:
@@ -247,7 +266,9 @@ def apply_message(state: PrinterState, message: Message) -> PrinterState | None:
     if message.kind is Kind.WILL:
         if message.payload == "disconnected":
             return offline_state(
-                state.printer_id, observed_at=observed_at, source=StateSource.MQTT,
+                state.printer_id,
+                observed_at=observed_at,
+                source=StateSource.MQTT,
                 reason="OctoPrint lost its broker connection (last will)",
             )
         return None
@@ -266,6 +287,8 @@ def apply_message(state: PrinterState, message: Message) -> PrinterState | None:
 def unknown_state(printer_id: str) -> PrinterState:
     """The state before anything is known: OFFLINE, observed at the epoch (anything newer replaces it)."""
     return offline_state(
-        printer_id, observed_at=dt.datetime.fromtimestamp(0, dt.UTC), source=StateSource.WATCHDOG,
+        printer_id,
+        observed_at=dt.datetime.fromtimestamp(0, dt.UTC),
+        source=StateSource.WATCHDOG,
         reason="no status yet",
     )

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 import redis
 
@@ -55,7 +55,9 @@ class LogOnce:
         self._seen: set[tuple[str, ...]] = set()
         self._lock = threading.Lock()
 
-    def __call__(self, level: int, key: tuple[str, ...], msg: str, *args: object, exc_info: bool = False) -> None:
+    def __call__(
+        self, level: int, key: tuple[str, ...], msg: str, *args: object, exc_info: bool = False
+    ) -> None:
         with self._lock:
             if key in self._seen:
                 return
@@ -146,10 +148,17 @@ class StatusService:
             self._tracks[printer.id] = _Track(printer, driver, unknown_state(printer.id))
         self.router = TopicRouter({p.base_topic: p.id for p in fleet.printers})
         host, port = settings.mqtt_host_port
-        self.link = MqttLink(host, port, filters=self.router.filters, on_message=self._on_message,
-                             on_connection=self._on_connection)
+        self.link = MqttLink(
+            host,
+            port,
+            filters=self.router.filters,
+            on_message=self._on_message,
+            on_connection=self._on_connection,
+        )
         self._threads: list[threading.Thread] = []
-        self._executor = ThreadPoolExecutor(max_workers=max(1, poll_workers), thread_name_prefix="status-poll")
+        self._executor = ThreadPoolExecutor(
+            max_workers=max(1, poll_workers), thread_name_prefix="status-poll"
+        )
         self.on_stored: Callable[[PrinterState, PutResult], None] | None = None
 
     def _make_driver(self, printer: PrinterConfig) -> PrinterDriver | None:
@@ -176,12 +185,19 @@ class StatusService:
             threading.Thread(target=self._poller_loop, name="status-poller", daemon=True),
         ]
         if self.publish_states:
-            self._threads.append(threading.Thread(target=self._jobs_bridge_loop, name="status-jobs", daemon=True))
+            self._threads.append(
+                threading.Thread(target=self._jobs_bridge_loop, name="status-jobs", daemon=True)
+            )
         for thread in self._threads:
             thread.start()
         self.link.start()
-        logger.info("status service: %d printer(s), broker %s:%s, silence %.0f s",
-                    len(self._tracks), self.link.host, self.link.port, self.silence_s)
+        logger.info(
+            "status service: %d printer(s), broker %s:%s, silence %.0f s",
+            len(self._tracks),
+            self.link.host,
+            self.link.port,
+            self.silence_s,
+        )
 
     def stop(self) -> None:
         """Stop following; publishes ``printfleet/status offline``."""
@@ -197,7 +213,7 @@ class StatusService:
         if self._own_store:
             self.store.close()
 
-    def __enter__(self) -> StatusService:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -222,14 +238,25 @@ class StatusService:
         routed = self.router.route(topic)
         if routed is None:
             self.stats.unrouted += 1
-            self._log_once(logging.WARNING, ("unrouted", topic), "ignoring message on %s: no printer has that base topic", topic)
+            self._log_once(
+                logging.WARNING,
+                ("unrouted", topic),
+                "ignoring message on %s: no printer has that base topic",
+                topic,
+            )
             return
         printer_id, subtopic = routed
         try:
             message = parse_message(subtopic, payload, received_ts)
         except MessageError as exc:
             self.stats.malformed += 1
-            self._log_once(logging.WARNING, ("malformed", printer_id, subtopic), "printer %s: ignoring %s", printer_id, exc)
+            self._log_once(
+                logging.WARNING,
+                ("malformed", printer_id, subtopic),
+                "printer %s: ignoring %s",
+                printer_id,
+                exc,
+            )
             return
         if message is None:
             return
@@ -237,8 +264,13 @@ class StatusService:
             track = self._tracks[printer_id]
             if is_stale(message.ts, track.state.observed_ts):
                 self.stats.stale += 1
-                self._log_once(logging.INFO, ("stale", printer_id, subtopic),
-                               "printer %s: ignoring %s older than the current state", printer_id, subtopic)
+                self._log_once(
+                    logging.INFO,
+                    ("stale", printer_id, subtopic),
+                    "printer %s: ignoring %s older than the current state",
+                    printer_id,
+                    subtopic,
+                )
                 return
             track.last_mqtt_at = time.monotonic()
             if message.kind is Kind.WILL and message.payload == "connected":
@@ -247,8 +279,13 @@ class StatusService:
                 new = apply_message(track.state, message)
             except MessageError as exc:
                 self.stats.malformed += 1
-                self._log_once(logging.WARNING, ("malformed", printer_id, subtopic), "printer %s: ignoring %s",
-                               printer_id, exc)
+                self._log_once(
+                    logging.WARNING,
+                    ("malformed", printer_id, subtopic),
+                    "printer %s: ignoring %s",
+                    printer_id,
+                    exc,
+                )
                 return
             if new is None:
                 self.stats.unchanged += 1
@@ -319,12 +356,19 @@ class StatusService:
                         job_id = int(data["job_id"])
                     except (ValueError, TypeError, KeyError):
                         continue  # e.g. a "something changed" announcement without a job id
-                    self.link.publish(JOB_TOPIC.format(job_id=job_id),
-                                      json.dumps({"job_id": job_id, "status": data.get("status"),
-                                                  "at": utcnow().isoformat()}))
+                    self.link.publish(
+                        JOB_TOPIC.format(job_id=job_id),
+                        json.dumps(
+                            {"job_id": job_id, "status": data.get("status"), "at": utcnow().isoformat()}
+                        ),
+                    )
             except redis.RedisError as exc:
-                self._log_once(logging.WARNING, ("jobs-bridge",), "job changes are not republished on MQTT (%s); "
-                               "retrying", exc)
+                self._log_once(
+                    logging.WARNING,
+                    ("jobs-bridge",),
+                    "job changes are not republished on MQTT (%s); retrying",
+                    exc,
+                )
                 self._stop.wait(1.0)
             finally:
                 try:
@@ -344,9 +388,15 @@ class StatusService:
                 for track in self._tracks.values():
                     silent = not link_up or now - track.last_mqtt_at > self.silence_s
                     if track.driver is None or not self.poll_enabled:
-                        if silent and track.last_mqtt_at > float("-inf") and track.state.status is not PrinterStatus.OFFLINE:
+                        if (
+                            silent
+                            and track.last_mqtt_at > float("-inf")
+                            and track.state.status is not PrinterStatus.OFFLINE
+                        ):
                             track.state = offline_state(
-                                track.printer.id, observed_at=utcnow(), source=StateSource.WATCHDOG,
+                                track.printer.id,
+                                observed_at=utcnow(),
+                                source=StateSource.WATCHDOG,
                                 reason=f"no status for {self.silence_s:.0f} s",
                             )
                             silenced.append(track.state)
@@ -371,17 +421,30 @@ class StatusService:
             state = track.driver.state()
             self._log_once.forget(("poll", printer_id))
         except PrinterOffline as exc:
-            state = offline_state(printer_id, observed_at=utcnow(), source=StateSource.REST, reason=exc.detail)
+            state = offline_state(
+                printer_id, observed_at=utcnow(), source=StateSource.REST, reason=exc.detail
+            )
         except AuthFailed as exc:
             self._log_once(logging.ERROR, ("poll", printer_id), "printer %s: %s", printer_id, exc.detail)
-            state = offline_state(printer_id, observed_at=utcnow(), source=StateSource.REST,
-                                  reason="API key rejected")
+            state = offline_state(
+                printer_id, observed_at=utcnow(), source=StateSource.REST, reason="API key rejected"
+            )
         except DriverError as exc:
-            self._log_once(logging.WARNING, ("poll", printer_id), "printer %s: ignoring a bad answer: %s",
-                           printer_id, exc.detail)
-        except Exception:
-            self._log_once(logging.ERROR, ("poll-bug", printer_id), "printer %s: polling failed", printer_id,
-                           exc_info=True)
+            self._log_once(
+                logging.WARNING,
+                ("poll", printer_id),
+                "printer %s: ignoring a bad answer: %s",
+                printer_id,
+                exc.detail,
+            )
+        except Exception:  # noqa: BLE001 - a driver bug must not stop the polling
+            self._log_once(
+                logging.ERROR,
+                ("poll-bug", printer_id),
+                "printer %s: polling failed",
+                printer_id,
+                exc_info=True,
+            )
         finally:
             self.stats.polls += 1
             track.polling = False

@@ -43,9 +43,13 @@ def load_faults(path: Path, printer_ids: set[str]) -> list[tuple[str, dict[str, 
 
 
 def sim(
-    speed: Annotated[float, typer.Option(help="time acceleration: simulated seconds per real second", min=0.01)] = 1.0,
+    speed: Annotated[
+        float, typer.Option(help="time acceleration: simulated seconds per real second", min=0.01)
+    ] = 1.0,
     port: Annotated[int | None, typer.Option(help="port (default: the one in PRINTFLEET_SIM_URL)")] = None,
-    faults: Annotated[Path | None, typer.Option(help="YAML fault script: [{printer, kind, at_fraction, ...}]")] = None,
+    faults: Annotated[
+        Path | None, typer.Option(help="YAML fault script: [{printer, kind, at_fraction, ...}]")
+    ] = None,
     mqtt: Annotated[bool, typer.Option(help="publish status on the broker (OctoPrint-MQTT layout)")] = True,
     temp_interval: Annotated[float, typer.Option(help="seconds between temperature reports", min=0.05)] = 5.0,
 ) -> None:
@@ -53,8 +57,8 @@ def sim(
     from printfleet.cli import setup_logging
     from printfleet.config import load_fleet
     from printfleet.runtime import StopSignal
-    from printfleet.sim.printer import Fault
     from printfleet.settings import load_settings
+    from printfleet.sim.printer import Fault
     from printfleet.sim.server import SimServer
 
     settings = load_settings()
@@ -73,14 +77,21 @@ def sim(
             state_file=settings.data_dir / "sim" / "records.json",
         )
     except OSError as exc:
-        raise ConfigError(f"PRINTFLEET_SIM_URL={settings.sim_url}: cannot listen there ({exc.strerror})") from None
+        raise ConfigError(
+            f"PRINTFLEET_SIM_URL={settings.sim_url}: cannot listen there ({exc.strerror})"
+        ) from None
     if faults is not None:
         for printer_id, spec in load_faults(faults, set(server.fleet.printers)):
             server.add_fault(printer_id, Fault.from_dict(spec))
     stop = StopSignal()
     server.start()
-    logger.info("simulating %d printer(s) at %s/printers/<id> (speed x%g)%s", len(server.fleet.printers),
-                server.url, speed, f", MQTT {settings.effective_mqtt_url}" if mqtt else "")
+    logger.info(
+        "simulating %d printer(s) at %s/printers/<id> (speed x%g)%s",
+        len(server.fleet.printers),
+        server.url,
+        speed,
+        f", MQTT {settings.effective_mqtt_url}" if mqtt else "",
+    )
     try:
         while not stop.wait(1.0):
             pass

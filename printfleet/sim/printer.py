@@ -68,8 +68,12 @@ class Fault:
         if at is not None and not 0.0 <= float(at) <= 1.0:
             raise ValueError("at_fraction must be between 0 and 1")
         duration = data.get("duration_s")
-        return cls(kind, None if at is None else float(at), int(data.get("count", 1)),
-                   None if duration is None else float(duration))
+        return cls(
+            kind,
+            None if at is None else float(at),
+            int(data.get("count", 1)),
+            None if duration is None else float(duration),
+        )
 
 
 def estimate_seconds(gcode: str) -> float:
@@ -120,23 +124,52 @@ class SimFile:
         if self.last is not None:
             prints["last"] = self.last
         return {
-            "name": self.name, "display": self.name, "path": self.name, "origin": "local", "type": "machinecode",
-            "typePath": ["machinecode", "gcode"], "size": self.size, "date": self.date,
-            "gcodeAnalysis": {"estimatedPrintTime": self.estimate_s}, "prints": prints,
+            "name": self.name,
+            "display": self.name,
+            "path": self.name,
+            "origin": "local",
+            "type": "machinecode",
+            "typePath": ["machinecode", "gcode"],
+            "size": self.size,
+            "date": self.date,
+            "gcodeAnalysis": {"estimatedPrintTime": self.estimate_s},
+            "prints": prints,
             "refs": {"resource": f"/api/files/local/{self.name}"},
         }
 
     def to_record(self) -> dict[str, Any]:
         """For the simulator's state file."""
-        return {"name": self.name, "size": self.size, "date": self.date, "estimate_s": self.estimate_s,
-                "tool_c": self.tool_c, "bed_c": self.bed_c, "success": self.success, "failure": self.failure,
-                "last": self.last}
+        return {
+            "name": self.name,
+            "size": self.size,
+            "date": self.date,
+            "estimate_s": self.estimate_s,
+            "tool_c": self.tool_c,
+            "bed_c": self.bed_c,
+            "success": self.success,
+            "failure": self.failure,
+            "last": self.last,
+        }
 
     @classmethod
     def from_record(cls, data: dict[str, Any]) -> SimFile:
         """From :meth:`to_record`."""
-        return cls(**{k: data[k] for k in ("name", "size", "date", "estimate_s", "tool_c", "bed_c", "success",
-                                           "failure", "last")})
+        return cls(
+            **{
+                k: data[k]
+                for k in (
+                    "name",
+                    "size",
+                    "date",
+                    "estimate_s",
+                    "tool_c",
+                    "bed_c",
+                    "success",
+                    "failure",
+                    "last",
+                )
+            }
+        )
 
 
 Publish = tuple[str, dict[str, Any] | str, bool]
@@ -182,7 +215,12 @@ class SimPrinter:
 
     def _file_payload(self) -> dict[str, Any]:
         file = self.files.get(self.selected or "")
-        return {"name": self.selected, "path": self.selected, "origin": "local", "size": file.size if file else 0}
+        return {
+            "name": self.selected,
+            "path": self.selected,
+            "origin": "local",
+            "size": file.size if file else 0,
+        }
 
     @property
     def operational(self) -> bool:
@@ -216,11 +254,19 @@ class SimPrinter:
             left = 0.0
         answer: dict[str, Any] = {
             "job": {
-                "file": {"name": self.selected, "path": self.selected, "display": self.selected,
-                         "origin": "local" if self.selected else None, "size": file.size if file else None,
-                         "date": file.date if file else None},
-                "estimatedPrintTime": estimate, "averagePrintTime": None, "lastPrintTime": None,
-                "filament": None, "user": None,
+                "file": {
+                    "name": self.selected,
+                    "path": self.selected,
+                    "display": self.selected,
+                    "origin": "local" if self.selected else None,
+                    "size": file.size if file else None,
+                    "date": file.date if file else None,
+                },
+                "estimatedPrintTime": estimate,
+                "averagePrintTime": None,
+                "lastPrintTime": None,
+                "filament": None,
+                "user": None,
             },
             "progress": {
                 "completion": self.completion,
@@ -244,9 +290,16 @@ class SimPrinter:
         if not self.operational:
             raise SimError(409, "Printer is not operational")
         flags = {
-            "operational": True, "printing": self.state == "Printing", "paused": self.state == "Paused",
-            "pausing": self.state == "Pausing", "cancelling": self.state == "Cancelling", "resuming": False,
-            "finishing": False, "closedOrError": False, "error": False, "ready": self.state == "Operational",
+            "operational": True,
+            "printing": self.state == "Printing",
+            "paused": self.state == "Paused",
+            "pausing": self.state == "Pausing",
+            "cancelling": self.state == "Cancelling",
+            "resuming": False,
+            "finishing": False,
+            "closedOrError": False,
+            "error": False,
+            "ready": self.state == "Operational",
             "sdReady": False,
         }
         return {
@@ -260,13 +313,18 @@ class SimPrinter:
     def connection_json(self) -> dict[str, Any]:
         """``GET /api/connection``."""
         state = "Closed" if self.state == "Offline" else self.state
-        return {"current": {"state": state, "port": "VIRTUAL", "baudrate": 115200, "printerProfile": "_default"},
-                "options": {"ports": ["VIRTUAL"], "baudrates": [115200], "portPreference": "VIRTUAL"}}
+        return {
+            "current": {"state": state, "port": "VIRTUAL", "baudrate": 115200, "printerProfile": "_default"},
+            "options": {"ports": ["VIRTUAL"], "baudrates": [115200], "portPreference": "VIRTUAL"},
+        }
 
     def files_json(self) -> dict[str, Any]:
         """``GET /api/files``."""
-        return {"files": [f.to_api() for f in sorted(self.files.values(), key=lambda f: f.name)],
-                "free": 10**10, "total": 10**11}
+        return {
+            "files": [f.to_api() for f in sorted(self.files.values(), key=lambda f: f.name)],
+            "free": 10**10,
+            "total": 10**11,
+        }
 
     def file_json(self, name: str) -> dict[str, Any]:
         """``GET /api/files/local/<name>``.
@@ -295,14 +353,25 @@ class SimPrinter:
         tool_c, bed_c = target_temps(text)
         old = self.files.get(name)
         self.files[name] = SimFile(
-            name, len(data), int(time.time()), estimate_seconds(text), tool_c, bed_c,
-            old.success if old else 0, old.failure if old else 0, old.last if old else None,
+            name,
+            len(data),
+            int(time.time()),
+            estimate_seconds(text),
+            tool_c,
+            bed_c,
+            old.success if old else 0,
+            old.failure if old else 0,
+            old.last if old else None,
         )
         self.dirty = True
         self._event("Upload", name=name, path=name, target="local")
         self._event("FileAdded", storage="local", path=name, name=name, type=["machinecode", "gcode"])
-        return {"done": True, "files": {"local": {"name": name, "path": name, "origin": "local"}},
-                "effectiveSelect": False, "effectivePrint": False}
+        return {
+            "done": True,
+            "files": {"local": {"name": name, "path": name, "origin": "local"}},
+            "effectiveSelect": False,
+            "effectivePrint": False,
+        }
 
     def delete(self, name: str) -> None:
         """Delete a file.
@@ -341,8 +410,10 @@ class SimPrinter:
             SimError: 409 when not operational, printing, nothing selected, or a scripted refusal.
         """
         if not self.operational or self.printing or self.state == "Cancelling":
-            raise SimError(409, "Printer is not ready to print" if not self.operational
-                           else "Printer is already printing")
+            raise SimError(
+                409,
+                "Printer is not ready to print" if not self.operational else "Printer is already printing",
+            )
         if self.selected is None:
             raise SimError(409, "No file selected")
         if self.refuse_starts > 0:
@@ -354,7 +425,9 @@ class SimPrinter:
         self._last_percent = 0
         self._set_state("Printing", "PRINTING")
         self._event("PrintStarted", **self._file_payload())
-        self._out.append(("progress/printing", {"location": "local", "path": self.selected, "progress": 0}, True))
+        self._out.append(
+            ("progress/printing", {"location": "local", "path": self.selected, "progress": 0}, True)
+        )
 
     def pause(self, action: str = "pause") -> None:
         """pause / resume / toggle.
@@ -363,7 +436,9 @@ class SimPrinter:
             SimError: 409 when nothing is printing or paused.
         """
         if not self.printing:
-            raise SimError(409, f"Printer is neither printing nor paused, '{action}' command cannot be performed")
+            raise SimError(
+                409, f"Printer is neither printing nor paused, '{action}' command cannot be performed"
+            )
         if action == "toggle":
             action = "resume" if self.state == "Paused" else "pause"
         if action == "pause" and self.state == "Printing":
@@ -380,11 +455,15 @@ class SimPrinter:
             SimError: 409 when there is no active job.
         """
         if not self.printing:
-            raise SimError(409, "Printer is neither printing nor paused, 'cancel' command cannot be performed")
+            raise SimError(
+                409, "Printer is neither printing nor paused, 'cancel' command cannot be performed"
+            )
         self._set_state("Cancelling", "CANCELLING")
         self._event("PrintCancelling", **self._file_payload())
         self._end_print(success=False, reason="cancelled")
-        self._event("PrintCancelled", **self._file_payload(), reason="cancelled", time=round(self.progress_s, 2))
+        self._event(
+            "PrintCancelled", **self._file_payload(), reason="cancelled", time=round(self.progress_s, 2)
+        )
         self._event("PrintFailed", **self._file_payload(), reason="cancelled", time=round(self.progress_s, 2))
         self.completion, self.progress_s = None, 0.0
         self._set_state("Operational", "OPERATIONAL")
@@ -416,7 +495,9 @@ class SimPrinter:
         if not self.operational:
             raise SimError(409, "Printer is not operational")
         if command.strip() == "!!DEBUG:trigger_fatal_error_marlin":
-            self.firmware_error("Thermal Runaway, system stopped! Heater_ID: bed - Printer halted. kill() called!")
+            self.firmware_error(
+                "Thermal Runaway, system stopped! Heater_ID: bed - Printer halted. kill() called!"
+            )
 
     # ------------------------------------------------------------ faults
 
@@ -508,8 +589,9 @@ class SimPrinter:
         percent = int(self.completion)
         if percent != self._last_percent:
             self._last_percent = percent
-            self._out.append(("progress/printing", {"location": "local", "path": self.selected, "progress": percent},
-                              True))
+            self._out.append(
+                ("progress/printing", {"location": "local", "path": self.selected, "progress": percent}, True)
+            )
         if self.progress_s >= file.estimate_s:
             self.completion = 100.0
             self._end_print(success=True, reason=None)
@@ -521,8 +603,13 @@ class SimPrinter:
         """The current readings in the ``temperature/<heater>`` layout (with sensor jitter)."""
         out: list[Publish] = []
         for heater, (actual, target) in (("tool0", self.tool), ("bed", self.bed)):
-            out.append((f"temperature/{heater}",
-                        {"actual": round(actual + random.uniform(-0.15, 0.15), 2), "target": target}, True))
+            out.append(
+                (
+                    f"temperature/{heater}",
+                    {"actual": round(actual + random.uniform(-0.15, 0.15), 2), "target": target},
+                    True,
+                )
+            )
         return out
 
 

@@ -22,7 +22,6 @@ import json
 import logging
 import threading
 import time
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -113,8 +112,9 @@ class SimFleet:
             else:
                 client.publish(base + subtopic, payload, qos=1, retain=retain)
 
-    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason_code: object,
-                    properties: object) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, userdata: object, flags: object, reason_code: object, properties: object
+    ) -> None:
         if getattr(reason_code, "is_failure", False):
             logger.warning("broker refused the simulator: %s", reason_code)
             return
@@ -125,9 +125,14 @@ class SimFleet:
         with self.lock:
             for printer_id, printer in self.printers.items():
                 if printer.host_up:
-                    self._publish(printer_id, [("mqtt", "connected", True),
-                                               ("progress/printing", {"location": "", "path": "", "progress": 0}, True),
-                                               *printer.temperature_messages()])
+                    self._publish(
+                        printer_id,
+                        [
+                            ("mqtt", "connected", True),
+                            ("progress/printing", {"location": "", "path": "", "progress": 0}, True),
+                            *printer.temperature_messages(),
+                        ],
+                    )
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: object) -> None:
         if not self._broker_down_logged:
@@ -161,8 +166,11 @@ class SimFleet:
             infos = []
             for printer_id, printer in self.printers.items():
                 if printer.host_up:
-                    infos.append(client.publish(self.base_topics[printer_id] + "mqtt", "disconnected", qos=1,
-                                                retain=True))
+                    infos.append(
+                        client.publish(
+                            self.base_topics[printer_id] + "mqtt", "disconnected", qos=1, retain=True
+                        )
+                    )
             for info in infos[-1:]:
                 try:
                     info.wait_for_publish(2)
@@ -202,7 +210,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         logger.debug("%s " + format, self.address_string(), *args)
 
     # ------------------------------------------------------------ plumbing
@@ -302,7 +310,7 @@ class _Handler(BaseHTTPRequestHandler):
                     raise SimError(400, "No file to upload and no folder to create")
                 filename, data = fields["file"]
                 answer = printer.upload(filename or "upload.gcode", data)
-                flag = lambda key: fields.get(key, (None, b"false"))[1].strip().lower() in (b"true", b"1")  # noqa: E731
+                flag = lambda key: fields.get(key, (None, b"false"))[1].strip().lower() in (b"true", b"1")
                 name = answer["files"]["local"]["name"]
                 if flag("select") or flag("print"):
                     printer.select(name, start=flag("print"))
@@ -346,13 +354,13 @@ class _Handler(BaseHTTPRequestHandler):
             return 204, None
         raise SimError(404, "Not found")
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+    def do_GET(self) -> None:
         self._route("GET")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._route("POST")
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         self._route("DELETE")
 
 
@@ -369,8 +377,14 @@ class _Server(ThreadingHTTPServer):
         with self.fleet.lock:
             return {
                 "printers": [
-                    {"id": pid, "state": p.state, "host_up": p.host_up, "selected": p.selected,
-                     "completion": p.completion, "base_topic": self.fleet.base_topics[pid]}
+                    {
+                        "id": pid,
+                        "state": p.state,
+                        "host_up": p.host_up,
+                        "selected": p.selected,
+                        "completion": p.completion,
+                        "base_topic": self.fleet.base_topics[pid],
+                    }
                     for pid, p in self.fleet.printers.items()
                 ]
             }
@@ -397,10 +411,17 @@ class SimServer:
             if cfg.driver.value != "simulated" or (printer_ids is not None and cfg.id not in printer_ids):
                 continue
             key = cfg.api_key()
-            printers[cfg.id] = SimPrinter(cfg.id, speed=speed, api_key=key.get_secret_value() if key else None)
+            printers[cfg.id] = SimPrinter(
+                cfg.id, speed=speed, api_key=key.get_secret_value() if key else None
+            )
             topics[cfg.id] = cfg.base_topic
-        self.fleet = SimFleet(printers, topics, mqtt_host_port=mqtt_host_port, temp_interval_s=temp_interval_s,
-                              state_file=state_file)
+        self.fleet = SimFleet(
+            printers,
+            topics,
+            mqtt_host_port=mqtt_host_port,
+            temp_interval_s=temp_interval_s,
+            state_file=state_file,
+        )
         self.httpd = _Server((host, port), self.fleet)
         self._thread: threading.Thread | None = None
 
@@ -419,8 +440,9 @@ class SimServer:
     def start(self) -> None:
         """Serve in background threads."""
         self.fleet.start()
-        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name="sim-http", daemon=True)
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2}, name="sim-http", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:

@@ -63,7 +63,9 @@ plugins:
 
 def octoprint_binary() -> Path:
     """The ``octoprint`` console script of the separate test venv."""
-    return Path(os.environ.get("PRINTFLEET_OCTOPRINT_BIN", REPO_ROOT / ".venv-octoprint" / "bin" / "octoprint"))
+    return Path(
+        os.environ.get("PRINTFLEET_OCTOPRINT_BIN", REPO_ROOT / ".venv-octoprint" / "bin" / "octoprint")
+    )
 
 
 @dataclass
@@ -85,12 +87,25 @@ class OctoPrintServer:
     def api(self, method: str, path: str, **kwargs: object) -> requests.Response:
         """A raw API call with the test key (for arranging tests, not for testing the driver)."""
         return requests.request(
-            method, self.url + path, headers={"X-Api-Key": self.api_key}, timeout=10, **kwargs  # type: ignore[arg-type]
+            method,
+            self.url + path,
+            headers={"X-Api-Key": self.api_key},
+            timeout=10,
+            **kwargs,  # type: ignore[arg-type]
         )
 
     def start(self, timeout_s: float = 60.0) -> None:
         binary = octoprint_binary()
-        argv = [str(binary), "serve", "--basedir", str(self.basedir), "--host", "127.0.0.1", "--port", str(self.port)]
+        argv = [
+            str(binary),
+            "serve",
+            "--basedir",
+            str(self.basedir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
         if os.geteuid() == 0:
             argv.append("--iknowwhatimdoing")  # OctoPrint refuses to run as root without it
         self.proc = spawn("octoprint", argv, log_path=self.basedir / "serve.log")
@@ -107,7 +122,9 @@ class OctoPrintServer:
             except (requests.ConnectionError, requests.Timeout, ValueError, KeyError):
                 pass
             time.sleep(0.2)
-        pytest.fail(f"OctoPrint did not become operational within {timeout_s:.0f} s:\n{self.proc.log_tail(30)}")
+        pytest.fail(
+            f"OctoPrint did not become operational within {timeout_s:.0f} s:\n{self.proc.log_tail(30)}"
+        )
 
     def ensure_running(self) -> None:
         if self.proc is None or not self.proc.is_running():
@@ -149,13 +166,25 @@ def _seed_basedir(basedir: Path, port: int, mqtt_port: int) -> None:
             "'paho-mqtt>=2,<3'), or set PRINTFLEET_OCTOPRINT_BIN."
         )
     (basedir / "plugins").mkdir(parents=True)
-    (basedir / "config.yaml").write_text(CONFIG_YAML.format(port=port, mqtt_port=mqtt_port, base_topic=BASE_TOPIC))
+    (basedir / "config.yaml").write_text(
+        CONFIG_YAML.format(port=port, mqtt_port=mqtt_port, base_topic=BASE_TOPIC)
+    )
     shutil.copy(PLUGIN_FILE, basedir / "plugins" / "printfleet_mqtt.py")
     appkeys = basedir / "data" / "appkeys"
     appkeys.mkdir(parents=True)
     (appkeys / "keys.yaml").write_text(f"admin:\n- app_id: printfleet-tests\n  api_key: {APP_KEY}\n")
     subprocess.run(
-        [str(binary), "--basedir", str(basedir), "user", "add", "admin", "--password", "adminpass", "--admin"],
+        [
+            str(binary),
+            "--basedir",
+            str(basedir),
+            "user",
+            "add",
+            "admin",
+            "--password",
+            "adminpass",
+            "--admin",
+        ],
         check=True,
         capture_output=True,
         timeout=120,

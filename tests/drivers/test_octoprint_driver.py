@@ -10,14 +10,23 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from printfleet.drivers.base import AuthFailed, Capability, PrinterBusy, PrinterDriver, PrinterOffline, Rejected
+from printfleet.drivers.base import (
+    AuthFailed,
+    Capability,
+    PrinterBusy,
+    PrinterDriver,
+    PrinterOffline,
+    Rejected,
+)
 from printfleet.drivers.octoprint import OctoPrintDriver
 from printfleet.state import PrinterState, PrinterStatus, StateSource
 
 pytestmark = pytest.mark.integration
 
 
-def wait_for(driver: OctoPrintDriver, predicate: Callable[[PrinterState], bool], timeout_s: float = 30.0) -> PrinterState:
+def wait_for(
+    driver: OctoPrintDriver, predicate: Callable[[PrinterState], bool], timeout_s: float = 30.0
+) -> PrinterState:
     deadline = time.monotonic() + timeout_s
     state = driver.state()
     while not predicate(state):
@@ -29,7 +38,7 @@ def wait_for(driver: OctoPrintDriver, predicate: Callable[[PrinterState], bool],
 
 
 @pytest.fixture()
-def driver(octoprint) -> OctoPrintDriver:  # noqa: ANN001
+def driver(octoprint) -> OctoPrintDriver:
     drv = OctoPrintDriver("op-1", octoprint.url, SecretStr(octoprint.api_key))
     yield drv
     drv.close()
@@ -45,7 +54,7 @@ def test_idle_state_and_capabilities(driver: OctoPrintDriver) -> None:
     assert state.error is None
 
 
-def test_upload_start_progress_done(driver: OctoPrintDriver, gcode_files: dict[str, Path], octoprint) -> None:  # noqa: ANN001
+def test_upload_start_progress_done(driver: OctoPrintDriver, gcode_files: dict[str, Path], octoprint) -> None:
     name = driver.upload(gcode_files["fast"], "done-test.gcode")
     assert name == "done-test.gcode"
     driver.start(name)
@@ -87,8 +96,10 @@ def test_pause_resume_cancel(driver: OctoPrintDriver, gcode_files: dict[str, Pat
         driver.pause()  # nothing to pause: OctoPrint answers 409
 
 
-def test_firmware_error_then_connect(driver: OctoPrintDriver, octoprint) -> None:  # noqa: ANN001
-    answer = octoprint.api("POST", "/api/printer/command", json={"command": "!!DEBUG:trigger_fatal_error_marlin"})
+def test_firmware_error_then_connect(driver: OctoPrintDriver, octoprint) -> None:
+    answer = octoprint.api(
+        "POST", "/api/printer/command", json={"command": "!!DEBUG:trigger_fatal_error_marlin"}
+    )
     assert answer.status_code == 204
     error = wait_for(driver, lambda s: s.status is PrinterStatus.ERROR, timeout_s=10)
     assert error.error and "Thermal Runaway" in error.error
@@ -97,7 +108,7 @@ def test_firmware_error_then_connect(driver: OctoPrintDriver, octoprint) -> None
     wait_for(driver, lambda s: s.status is PrinterStatus.IDLE, timeout_s=10)
 
 
-def test_serial_disconnect_is_reconnected(driver: OctoPrintDriver, octoprint) -> None:  # noqa: ANN001
+def test_serial_disconnect_is_reconnected(driver: OctoPrintDriver, octoprint) -> None:
     octoprint.api("POST", "/api/connection", json={"command": "disconnect"})
     time.sleep(0.5)
     first = driver.state()
@@ -105,7 +116,9 @@ def test_serial_disconnect_is_reconnected(driver: OctoPrintDriver, octoprint) ->
     wait_for(driver, lambda s: s.status is PrinterStatus.IDLE, timeout_s=10)  # the driver reconnected it
 
 
-def test_wrong_api_key_is_auth_failed_without_leaking_the_key(octoprint, caplog: pytest.LogCaptureFixture) -> None:  # noqa: ANN001
+def test_wrong_api_key_is_auth_failed_without_leaking_the_key(
+    octoprint, caplog: pytest.LogCaptureFixture
+) -> None:
     secret = "WRONGKEY-must-not-leak-0123456789"
     drv = OctoPrintDriver("op-bad", octoprint.url, SecretStr(secret))
     caplog.set_level(logging.DEBUG)
@@ -134,7 +147,7 @@ def test_unreachable_is_offline_logged_once(caplog: pytest.LogCaptureFixture) ->
     assert sum("is offline" in r.getMessage() for r in caplog.records) == 1
 
 
-def test_killed_mid_print_is_offline(octoprint, gcode_files: dict[str, Path]) -> None:  # noqa: ANN001
+def test_killed_mid_print_is_offline(octoprint, gcode_files: dict[str, Path]) -> None:
     drv = OctoPrintDriver("op-kill", octoprint.url, SecretStr(octoprint.api_key))
     name = drv.upload(gcode_files["slow"], "kill-test.gcode")
     drv.start(name)

@@ -25,7 +25,9 @@ pytestmark = pytest.mark.integration
 PRINTER_ID = "op-mqtt"
 
 
-def wait_state(service: StatusService, predicate: Callable[[PrinterState], bool], timeout_s: float) -> PrinterState:
+def wait_state(
+    service: StatusService, predicate: Callable[[PrinterState], bool], timeout_s: float
+) -> PrinterState:
     deadline = time.monotonic() + timeout_s
     while True:
         state = service.store.get(PRINTER_ID)
@@ -38,11 +40,13 @@ def wait_state(service: StatusService, predicate: Callable[[PrinterState], bool]
 
 def mqtt_printing(state: PrinterState) -> bool:
     """PRINTING with its job, as told over MQTT (PrinterStateChanged may come just before PrintStarted)."""
-    return state.status is PrinterStatus.PRINTING and state.source is StateSource.MQTT and state.job is not None
+    return (
+        state.status is PrinterStatus.PRINTING and state.source is StateSource.MQTT and state.job is not None
+    )
 
 
 @pytest.fixture()
-def fleet(tmp_path: Path, octoprint, monkeypatch: pytest.MonkeyPatch) -> FleetConfig:  # noqa: ANN001
+def fleet(tmp_path: Path, octoprint, monkeypatch: pytest.MonkeyPatch) -> FleetConfig:
     monkeypatch.setenv("PF_TEST_OCTOPRINT_KEY", octoprint.api_key)
     (tmp_path / "p.ini").write_text("; profile\n")
     path = tmp_path / "printers.yaml"
@@ -57,8 +61,10 @@ def fleet(tmp_path: Path, octoprint, monkeypatch: pytest.MonkeyPatch) -> FleetCo
 
 
 @pytest.fixture()
-def service(fleet: FleetConfig, settings: Settings, redis_url: str, octoprint) -> Iterator[StatusService]:  # noqa: ANN001
-    cfg = settings.model_copy(update={"redis_url": redis_url, "mqtt_url": f"mqtt://127.0.0.1:{octoprint.mqtt_port}"})
+def service(fleet: FleetConfig, settings: Settings, redis_url: str, octoprint) -> Iterator[StatusService]:
+    cfg = settings.model_copy(
+        update={"redis_url": redis_url, "mqtt_url": f"mqtt://127.0.0.1:{octoprint.mqtt_port}"}
+    )
     svc = StatusService(fleet, cfg, silence_s=120)  # long silence: states must come from MQTT
     svc.start()
     assert svc.link.wait_connected(10)
@@ -68,7 +74,7 @@ def service(fleet: FleetConfig, settings: Settings, redis_url: str, octoprint) -
 
 
 @pytest.fixture()
-def driver(octoprint) -> Iterator[OctoPrintDriver]:  # noqa: ANN001
+def driver(octoprint) -> Iterator[OctoPrintDriver]:
     drv = OctoPrintDriver("op-mqtt-driver", octoprint.url, SecretStr(octoprint.api_key))
     yield drv
     drv.close()
@@ -79,7 +85,7 @@ def _print(driver: OctoPrintDriver, path: Path, name: str) -> None:
 
 
 def test_states_and_progress_arrive_over_mqtt(
-    service: StatusService, driver: OctoPrintDriver, gcode_files: dict[str, Path], octoprint  # noqa: ANN001
+    service: StatusService, driver: OctoPrintDriver, gcode_files: dict[str, Path], octoprint
 ) -> None:
     seen: list[str] = []
     own = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
@@ -98,7 +104,9 @@ def test_states_and_progress_arrive_over_mqtt(
         driver.resume()
         wait_state(service, lambda s: s.status is PrinterStatus.PRINTING, 10)
         driver.cancel()
-        idle = wait_state(service, lambda s: s.status is PrinterStatus.IDLE and s.source is StateSource.MQTT, 10)
+        idle = wait_state(
+            service, lambda s: s.status is PrinterStatus.IDLE and s.source is StateSource.MQTT, 10
+        )
         assert idle.job is None
         _print(driver, gcode_files["fast"], "mqtt-done.gcode")
         done = wait_state(service, lambda s: s.status is PrinterStatus.FINISHED, 30)
@@ -136,7 +144,7 @@ def test_broker_restart_status_resumes(
 
 
 def test_kill_9_is_offline_within_seconds(
-    service: StatusService, driver: OctoPrintDriver, gcode_files: dict[str, Path], octoprint  # noqa: ANN001
+    service: StatusService, driver: OctoPrintDriver, gcode_files: dict[str, Path], octoprint
 ) -> None:
     changes: list[PrinterState] = []
     store = StateStore.from_url(service.settings.effective_redis_url)

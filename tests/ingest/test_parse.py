@@ -13,12 +13,12 @@ from printfleet.state import JobProgress, PrinterState, PrinterStatus, StateSour
 NOW = 1_790_000_000.0
 
 
-def msg(subtopic: str, payload: object, ts: float = NOW):  # noqa: ANN201
+def msg(subtopic: str, payload: object, ts: float = NOW):
     raw = payload if isinstance(payload, bytes) else json.dumps({"_timestamp": int(ts), **payload}).encode()  # type: ignore[dict-item]
     return parse_message(subtopic, raw, ts)
 
 
-def run(state: PrinterState, *messages) -> PrinterState:  # noqa: ANN002
+def run(state: PrinterState, *messages) -> PrinterState:
     for m in messages:
         new = apply_message(state, m)
         state = new if new is not None else state
@@ -27,11 +27,15 @@ def run(state: PrinterState, *messages) -> PrinterState:  # noqa: ANN002
 
 def test_print_life_cycle() -> None:
     state = unknown_state("p1")
-    state = run(state, msg("event/PrinterStateChanged", {"state_id": "OPERATIONAL", "state_string": "Operational"}))
+    state = run(
+        state, msg("event/PrinterStateChanged", {"state_id": "OPERATIONAL", "state_string": "Operational"})
+    )
     assert state.status is PrinterStatus.IDLE and state.source is StateSource.MQTT
     state = run(state, msg("event/PrintStarted", {"name": "a.gcode", "path": "a.gcode", "origin": "local"}))
     assert state.status is PrinterStatus.PRINTING and state.job == JobProgress("a.gcode", 0.0, 0.0, None)
-    state = run(state, msg("progress/printing", {"location": "local", "path": "a.gcode", "progress": 25}, NOW + 10))
+    state = run(
+        state, msg("progress/printing", {"location": "local", "path": "a.gcode", "progress": 25}, NOW + 10)
+    )
     assert state.job is not None and state.job.fraction == 0.25
     assert state.job.elapsed_s == pytest.approx(10.0) and state.job.remaining_s == pytest.approx(30.0)
     state = run(state, msg("event/PrintPaused", {"path": "a.gcode"}, NOW + 12))
@@ -51,9 +55,14 @@ def test_print_life_cycle() -> None:
     state = run(state, msg("event/PrinterStateChanged", {"state_id": "PRINTING"}, NOW + 40))
     assert state.status is PrinterStatus.FINISHED
     state = run(state, msg("event/PrintStarted", {"path": "b.gcode"}, NOW + 40))
-    assert state.status is PrinterStatus.PRINTING and state.job is not None and state.job.file_name == "b.gcode"
-    state = run(state, msg("event/PrintCancelled", {"path": "b.gcode"}, NOW + 41),
-                msg("event/PrinterStateChanged", {"state_id": "OPERATIONAL"}, NOW + 41))
+    assert (
+        state.status is PrinterStatus.PRINTING and state.job is not None and state.job.file_name == "b.gcode"
+    )
+    state = run(
+        state,
+        msg("event/PrintCancelled", {"path": "b.gcode"}, NOW + 41),
+        msg("event/PrinterStateChanged", {"state_id": "OPERATIONAL"}, NOW + 41),
+    )
     assert state.status is PrinterStatus.IDLE and state.job is None
 
 
@@ -61,8 +70,11 @@ def test_cancel_is_busy_until_operational() -> None:
     state = run(unknown_state("p1"), msg("event/PrintStarted", {"path": "a.gcode"}))
     state = run(state, msg("event/PrintCancelling", {"path": "a.gcode"}))
     assert state.status is PrinterStatus.BUSY
-    state = run(state, msg("event/PrintCancelled", {"path": "a.gcode", "reason": "cancelled"}),
-                msg("event/PrintFailed", {"path": "a.gcode", "reason": "cancelled"}))
+    state = run(
+        state,
+        msg("event/PrintCancelled", {"path": "a.gcode", "reason": "cancelled"}),
+        msg("event/PrintFailed", {"path": "a.gcode", "reason": "cancelled"}),
+    )
     assert state.status is PrinterStatus.BUSY and state.job is None
     state = run(state, msg("event/PrinterStateChanged", {"state_id": "OPERATIONAL"}))
     assert state.status is PrinterStatus.IDLE
@@ -70,8 +82,14 @@ def test_cancel_is_busy_until_operational() -> None:
 
 def test_error_and_offline() -> None:
     state = run(unknown_state("p1"), msg("event/PrintStarted", {"path": "a.gcode"}))
-    state = run(state, msg("event/Error", {"error": "Thermal Runaway"}),
-                msg("event/PrinterStateChanged", {"state_id": "CLOSED_WITH_ERROR", "state_string": "Offline after error"}))
+    state = run(
+        state,
+        msg("event/Error", {"error": "Thermal Runaway"}),
+        msg(
+            "event/PrinterStateChanged",
+            {"state_id": "CLOSED_WITH_ERROR", "state_string": "Offline after error"},
+        ),
+    )
     assert state.status is PrinterStatus.ERROR and state.error == "Thermal Runaway" and state.job is None
     state = run(state, msg("event/Disconnected", {}))
     assert state.status is PrinterStatus.OFFLINE and state.error is None
@@ -84,7 +102,12 @@ def test_error_and_offline() -> None:
 
 def test_progress_without_print_and_reset_change_nothing() -> None:
     idle = run(unknown_state("p1"), msg("event/PrinterStateChanged", {"state_id": "OPERATIONAL"}))
-    assert apply_message(idle, msg("progress/printing", {"location": "local", "path": "a.gcode", "progress": 50})) is None
+    assert (
+        apply_message(
+            idle, msg("progress/printing", {"location": "local", "path": "a.gcode", "progress": 50})
+        )
+        is None
+    )
     assert apply_message(idle, msg("progress/printing", {"location": "", "path": "", "progress": 0})) is None
     assert apply_message(idle, msg("event/ZChange", {"new": 0.3, "old": None})) is None
     assert apply_message(idle, msg("progress/slicing", {"progress": 3})) is None
@@ -125,7 +148,9 @@ def test_bad_input_is_a_message_error(subtopic: str, payload: bytes) -> None:
 
 
 def test_future_timestamp_is_replaced_by_receive_time() -> None:
-    m = parse_message("event/PrintStarted", json.dumps({"_timestamp": NOW + 86400, "path": "a"}).encode(), NOW)
+    m = parse_message(
+        "event/PrintStarted", json.dumps({"_timestamp": NOW + 86400, "path": "a"}).encode(), NOW
+    )
     assert m is not None and m.ts == NOW
 
 

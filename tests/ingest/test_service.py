@@ -23,8 +23,9 @@ from printfleet.state import PrinterState, PrinterStatus, StateSource
 pytestmark = pytest.mark.integration
 
 
-def wait_for(get: Callable[[], PrinterState | None], predicate: Callable[[PrinterState], bool],
-             timeout_s: float = 10.0) -> PrinterState:
+def wait_for(
+    get: Callable[[], PrinterState | None], predicate: Callable[[PrinterState], bool], timeout_s: float = 10.0
+) -> PrinterState:
     deadline = time.monotonic() + timeout_s
     while True:
         state = get()
@@ -38,8 +39,10 @@ def wait_for(get: Callable[[], PrinterState | None], predicate: Callable[[Printe
 def make_fleet(directory: Path, printers: list[str]) -> FleetConfig:
     (directory / "p.ini").write_text("; profile\n")
     path = directory / "printers.yaml"
-    path.write_text("printers:\n" + "".join(
-        f"  - {{{p}, build_volume_mm: [200, 200, 200], profile: p.ini}}\n" for p in printers))
+    path.write_text(
+        "printers:\n"
+        + "".join(f"  - {{{p}, build_volume_mm: [200, 200, 200], profile: p.ini}}\n" for p in printers)
+    )
     return load_fleet(path)
 
 
@@ -59,11 +62,17 @@ def publisher(mqtt_broker: ManagedProcess) -> Iterator[Callable[..., None]]:
 
 
 @pytest.fixture()
-def mqtt_only(tmp_path: Path, settings: Settings, redis_url: str, mqtt_broker: ManagedProcess
-              ) -> Iterator[StatusService]:
+def mqtt_only(
+    tmp_path: Path, settings: Settings, redis_url: str, mqtt_broker: ManagedProcess
+) -> Iterator[StatusService]:
     """A service for two printers with MQTT only (no REST polling), silence 1.5 s."""
-    fleet = make_fleet(tmp_path, ["id: a, name: A, driver: simulated, mqtt_base_topic: t/a/",
-                                  "id: b, name: B, driver: simulated, mqtt_base_topic: t/b/"])
+    fleet = make_fleet(
+        tmp_path,
+        [
+            "id: a, name: A, driver: simulated, mqtt_base_topic: t/a/",
+            "id: b, name: B, driver: simulated, mqtt_base_topic: t/b/",
+        ],
+    )
     cfg = settings.model_copy(update={"redis_url": redis_url, "mqtt_url": mqtt_broker.url})
     service = StatusService(fleet, cfg, poll=False, silence_s=1.5)
     service.start()
@@ -72,13 +81,14 @@ def mqtt_only(tmp_path: Path, settings: Settings, redis_url: str, mqtt_broker: M
     service.stop()
 
 
-def test_bad_messages_are_logged_once_and_ignored(mqtt_only: StatusService, publisher: Callable[..., None],
-                                                  caplog: pytest.LogCaptureFixture) -> None:
+def test_bad_messages_are_logged_once_and_ignored(
+    mqtt_only: StatusService, publisher: Callable[..., None], caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO, logger="printfleet.ingest.service")
     now = int(time.time())
     publisher("t/a/event/PrinterStateChanged", {"state_id": "OPERATIONAL", "_timestamp": now})
     publisher("t/a/event/PrintStarted", {"path": "good.gcode", "_timestamp": now})
-    get = lambda: mqtt_only.store.get("a")  # noqa: E731
+    get = lambda: mqtt_only.store.get("a")
     wait_for(get, lambda s: s.status is PrinterStatus.PRINTING)
     for _ in range(3):
         publisher("t/a/event/PrintDone", b"{not json")
@@ -87,7 +97,10 @@ def test_bad_messages_are_logged_once_and_ignored(mqtt_only: StatusService, publ
         publisher("t/zzz/event/PrintDone", {"path": "x"})  # no such printer (not even subscribed)
         publisher("t/a/mqtt", b"\xff\xfe")
         publisher("t/a/event/PrintDone", {"path": "old.gcode", "_timestamp": now - 60})  # stale
-    publisher("t/a/progress/printing", {"location": "local", "path": "good.gcode", "progress": 40, "_timestamp": now})
+    publisher(
+        "t/a/progress/printing",
+        {"location": "local", "path": "good.gcode", "progress": 40, "_timestamp": now},
+    )
     state = wait_for(get, lambda s: s.job is not None and s.job.fraction == 0.4)
     assert state.status is PrinterStatus.PRINTING and state.job.file_name == "good.gcode"  # type: ignore[union-attr]
     stats = mqtt_only.stats
@@ -115,14 +128,19 @@ def test_last_will_and_silence_make_offline(mqtt_only: StatusService, publisher:
     publisher("t/a/mqtt", b"", retain=True)  # clear the retained will
 
 
-def test_older_state_never_regresses_the_store(mqtt_only: StatusService, publisher: Callable[..., None]) -> None:
+def test_older_state_never_regresses_the_store(
+    mqtt_only: StatusService, publisher: Callable[..., None]
+) -> None:
     now = int(time.time())
     publisher("t/a/event/PrintDone", {"path": "x.gcode", "time": 5, "_timestamp": now})
     wait_for(lambda: mqtt_only.store.get("a"), lambda s: s.status is PrinterStatus.FINISHED)
     # another process (say, a worker's REST observation) wrote something newer meanwhile
-    newer = mqtt_only.store.get("a").evolve(status=PrinterStatus.PRINTING,  # type: ignore[union-attr]
-                                             observed_at=mqtt_only.store.get("a").observed_at.replace(  # type: ignore[union-attr]
-                                                 year=2099))
+    newer = mqtt_only.store.get("a").evolve(
+        status=PrinterStatus.PRINTING,  # type: ignore[union-attr]
+        observed_at=mqtt_only.store.get("a").observed_at.replace(  # type: ignore[union-attr]
+            year=2099
+        ),
+    )
     mqtt_only.store.put(newer)
     publisher("t/a/event/Error", {"error": "boom", "_timestamp": now + 1})
     time.sleep(0.5)
@@ -136,7 +154,7 @@ class _BadOctoPrint(BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         if type(self).mode == "html":
             body, status, ctype = b"<html><body>Captive portal</body></html>", 200, "text/html"
         else:
@@ -149,22 +167,41 @@ class _BadOctoPrint(BaseHTTPRequestHandler):
 
 
 @pytest.mark.parametrize("mode", ["html", "500"])
-def test_octoprint_answering_html_or_500(mode: str, tmp_path: Path, settings: Settings, redis_url: str,
-                                         mqtt_broker: ManagedProcess, monkeypatch: pytest.MonkeyPatch,
-                                         caplog: pytest.LogCaptureFixture) -> None:
+def test_octoprint_answering_html_or_500(
+    mode: str,
+    tmp_path: Path,
+    settings: Settings,
+    redis_url: str,
+    mqtt_broker: ManagedProcess,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     handler = type("Handler", (_BadOctoPrint,), {"mode": mode})
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     monkeypatch.setenv("PF_BAD_KEY", "k")
-    fleet = make_fleet(tmp_path, [f"id: bad, name: Bad, driver: octoprint, url: 'http://127.0.0.1:{httpd.server_port}', "
-                                  "api_key_env: PF_BAD_KEY, mqtt_base_topic: t/bad/, poll_interval_s: 0.2"])
+    fleet = make_fleet(
+        tmp_path,
+        [
+            (
+                f"id: bad, name: Bad, driver: octoprint, url: 'http://127.0.0.1:{httpd.server_port}', "
+                "api_key_env: PF_BAD_KEY, mqtt_base_topic: t/bad/, poll_interval_s: 0.2"
+            )
+        ],
+    )
     with pytest.raises(BadResponse):
         create_driver(fleet.printers[0]).state()
     cfg = settings.model_copy(update={"redis_url": redis_url, "mqtt_url": mqtt_broker.url})
     caplog.set_level(logging.WARNING, logger="printfleet.ingest.service")
     with StatusService(fleet, cfg, silence_s=0.5) as service:
-        service.store.put(PrinterState("bad", PrinterStatus.IDLE, service.current("bad").observed_at.replace(year=2026),
-                                       StateSource.REST))
+        service.store.put(
+            PrinterState(
+                "bad",
+                PrinterStatus.IDLE,
+                service.current("bad").observed_at.replace(year=2026),
+                StateSource.REST,
+            )
+        )
         time.sleep(2.0)
         assert service.stats.polls >= 3
         assert service.store.get("bad").status is PrinterStatus.IDLE  # type: ignore[union-attr]
@@ -172,8 +209,9 @@ def test_octoprint_answering_html_or_500(mode: str, tmp_path: Path, settings: Se
     assert caplog.text.count("ignoring a bad answer") == 1
 
 
-def test_job_changes_are_republished_on_mqtt(mqtt_only: StatusService, mqtt_broker: ManagedProcess,
-                                             redis_url: str) -> None:
+def test_job_changes_are_republished_on_mqtt(
+    mqtt_only: StatusService, mqtt_broker: ManagedProcess, redis_url: str
+) -> None:
     import redis
 
     from printfleet.ingest.service import JOBS_CHANGED_CHANNEL

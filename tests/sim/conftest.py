@@ -17,8 +17,14 @@ def write_fleet(directory: Path, count: int, *, api_key_env: str | None = None) 
     (directory / "p.ini").write_text("; profile\n")
     lines = ["printers:"]
     for i in range(count):
-        lines += [f"  - id: sim-{i:03d}", f"    name: Sim {i}", "    driver: simulated", "    poll_interval_s: 1",
-                  "    build_volume_mm: [200, 200, 200]", "    profile: p.ini"]
+        lines += [
+            f"  - id: sim-{i:03d}",
+            f"    name: Sim {i}",
+            "    driver: simulated",
+            "    poll_interval_s: 1",
+            "    build_volume_mm: [200, 200, 200]",
+            "    profile: p.ini",
+        ]
         if api_key_env:
             lines.append(f"    api_key_env: {api_key_env}")
     path = directory / "printers.yaml"
@@ -27,18 +33,32 @@ def write_fleet(directory: Path, count: int, *, api_key_env: str | None = None) 
 
 
 @pytest.fixture()
-def sim_factory(tmp_path: Path, mqtt_broker: ManagedProcess) -> Iterator[Callable[..., tuple[SimServer, FleetConfig]]]:
+def sim_factory(
+    tmp_path: Path, mqtt_broker: ManagedProcess
+) -> Iterator[Callable[..., tuple[SimServer, FleetConfig]]]:
     """Start simulators: ``sim_factory(count, speed=..., mqtt=True)`` -> (server, fleet)."""
     servers: list[SimServer] = []
 
-    def start(count: int = 2, *, speed: float = 50.0, mqtt: bool = True, temp_interval_s: float = 1.0,
-              api_key_env: str | None = None) -> tuple[SimServer, FleetConfig]:
+    def start(
+        count: int = 2,
+        *,
+        speed: float = 50.0,
+        mqtt: bool = True,
+        temp_interval_s: float = 1.0,
+        api_key_env: str | None = None,
+    ) -> tuple[SimServer, FleetConfig]:
         directory = tmp_path / f"fleet{len(servers)}"
         directory.mkdir()
         fleet = load_fleet(write_fleet(directory, count, api_key_env=api_key_env))
         port = int(mqtt_broker.extra["port"])  # type: ignore[arg-type]
-        server = SimServer(fleet, port=0, speed=speed, mqtt_host_port=("127.0.0.1", port) if mqtt else None,
-                           temp_interval_s=temp_interval_s, state_file=directory / "records.json")
+        server = SimServer(
+            fleet,
+            port=0,
+            speed=speed,
+            mqtt_host_port=("127.0.0.1", port) if mqtt else None,
+            temp_interval_s=temp_interval_s,
+            state_file=directory / "records.json",
+        )
         server.start()
         servers.append(server)
         return server, fleet
@@ -46,7 +66,6 @@ def sim_factory(tmp_path: Path, mqtt_broker: ManagedProcess) -> Iterator[Callabl
     yield start
     for server in servers:
         server.stop()
-
 
 
 @pytest.fixture()

@@ -30,8 +30,9 @@ def sim_gcode(seconds: float, path: Path) -> Path:
     return path
 
 
-def wait_for(get: Callable[[], PrinterState | None], predicate: Callable[[PrinterState], bool],
-             timeout_s: float = 10.0) -> PrinterState:
+def wait_for(
+    get: Callable[[], PrinterState | None], predicate: Callable[[PrinterState], bool], timeout_s: float = 10.0
+) -> PrinterState:
     deadline = time.monotonic() + timeout_s
     while True:
         state = get()
@@ -42,7 +43,7 @@ def wait_for(get: Callable[[], PrinterState | None], predicate: Callable[[Printe
         time.sleep(0.05)
 
 
-def files(server, printer_id: str) -> dict[str, dict]:  # noqa: ANN001
+def files(server, printer_id: str) -> dict[str, dict]:
     answer = requests.get(f"{sim_printer_url(server.url, printer_id)}/api/files", timeout=5).json()
     return {f["name"]: f for f in answer["files"]}
 
@@ -54,7 +55,7 @@ def test_estimates() -> None:
     assert estimate_seconds("G1 X1\n" * 1000) == 50
 
 
-def test_print_to_finished_and_record(sim_factory, settings: Settings, tmp_path: Path) -> None:  # noqa: ANN001
+def test_print_to_finished_and_record(sim_factory, settings: Settings, tmp_path: Path) -> None:
     server, fleet = sim_factory(1, mqtt=False)
     cfg = settings.model_copy(update={"sim_url": server.url})
     driver = create_driver(fleet.printers[0], cfg)
@@ -62,7 +63,9 @@ def test_print_to_finished_and_record(sim_factory, settings: Settings, tmp_path:
     assert driver.state().status is PrinterStatus.IDLE
     name = driver.upload(sim_gcode(100, tmp_path / "cube.gcode"))
     driver.start(name)
-    printing = wait_for(driver.state, lambda s: s.status is PrinterStatus.PRINTING and (s.job.fraction or 0) > 0)
+    printing = wait_for(
+        driver.state, lambda s: s.status is PrinterStatus.PRINTING and (s.job.fraction or 0) > 0
+    )
     assert printing.job is not None and printing.job.file_name == "cube.gcode"
     assert printing.job.remaining_s is not None and printing.temp("tool0").target == 210.0  # type: ignore[union-attr]
     done = wait_for(driver.state, lambda s: s.status is PrinterStatus.FINISHED)
@@ -74,7 +77,7 @@ def test_print_to_finished_and_record(sim_factory, settings: Settings, tmp_path:
     wait_for(driver.state, lambda s: s.status is PrinterStatus.PRINTING)
 
 
-def test_pause_resume_cancel_counts_a_failure(sim_factory, settings: Settings, tmp_path: Path) -> None:  # noqa: ANN001
+def test_pause_resume_cancel_counts_a_failure(sim_factory, settings: Settings, tmp_path: Path) -> None:
     server, fleet = sim_factory(1, mqtt=False, speed=1.0)
     driver = create_driver(fleet.printers[0], settings.model_copy(update={"sim_url": server.url}))
     name = driver.upload(sim_gcode(600, tmp_path / "long.gcode"))
@@ -89,11 +92,20 @@ def test_pause_resume_cancel_counts_a_failure(sim_factory, settings: Settings, t
     assert driver.state().status is PrinterStatus.IDLE
     with pytest.raises(PrinterBusy):
         driver.cancel()
-    assert files(server, "sim-000")["long.gcode"]["prints"] == {"success": 0, "failure": 1,
-                                                                 "last": pytest.approx({"date": pytest.approx(time.time(), abs=60), "success": False, "printTime": pytest.approx(0, abs=5)})}
+    assert files(server, "sim-000")["long.gcode"]["prints"] == {
+        "success": 0,
+        "failure": 1,
+        "last": pytest.approx(
+            {
+                "date": pytest.approx(time.time(), abs=60),
+                "success": False,
+                "printTime": pytest.approx(0, abs=5),
+            }
+        ),
+    }
 
 
-def test_scripted_faults(sim_factory, settings: Settings, tmp_path: Path) -> None:  # noqa: ANN001
+def test_scripted_faults(sim_factory, settings: Settings, tmp_path: Path) -> None:
     server, fleet = sim_factory(1, mqtt=False)
     driver = create_driver(fleet.printers[0], settings.model_copy(update={"sim_url": server.url}))
     name = driver.upload(sim_gcode(100, tmp_path / "f.gcode"))
@@ -110,8 +122,11 @@ def test_scripted_faults(sim_factory, settings: Settings, tmp_path: Path) -> Non
     driver.connect()
     assert driver.state().status is PrinterStatus.IDLE
     # going offline (over HTTP, like the tests outside this process would)
-    requests.post(f"{sim_printer_url(server.url, 'sim-000')}/sim/fault",
-                  json={"kind": "offline", "duration_s": 0.5}, timeout=5).raise_for_status()
+    requests.post(
+        f"{sim_printer_url(server.url, 'sim-000')}/sim/fault",
+        json={"kind": "offline", "duration_s": 0.5},
+        timeout=5,
+    ).raise_for_status()
     with pytest.raises(PrinterOffline):
         driver.state()
 
@@ -127,12 +142,15 @@ def test_scripted_faults(sim_factory, settings: Settings, tmp_path: Path) -> Non
     assert driver.state().status is PrinterStatus.OFFLINE
     assert driver.state().status is PrinterStatus.IDLE
     # the Virtual Printer's debug command works too
-    requests.post(f"{sim_printer_url(server.url, 'sim-000')}/api/printer/command",
-                  json={"command": "!!DEBUG:trigger_fatal_error_marlin"}, timeout=5)
+    requests.post(
+        f"{sim_printer_url(server.url, 'sim-000')}/api/printer/command",
+        json={"command": "!!DEBUG:trigger_fatal_error_marlin"},
+        timeout=5,
+    )
     assert "Thermal Runaway" in (driver.state().error or "")
 
 
-def test_api_key(sim_factory, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+def test_api_key(sim_factory, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PF_SIM_KEY", "s3cret-sim-key")
     server, fleet = sim_factory(1, mqtt=False, api_key_env="PF_SIM_KEY")
     good = create_driver(fleet.printers[0], settings.model_copy(update={"sim_url": server.url}))
@@ -143,34 +161,44 @@ def test_api_key(sim_factory, settings: Settings, monkeypatch: pytest.MonkeyPatc
     assert "wrong" not in str(info.value)
 
 
-def test_status_over_mqtt_and_offline(sim_factory, settings: Settings, redis_url: str, mqtt_broker,  # noqa: ANN001
-                                      tmp_path: Path) -> None:
+def test_status_over_mqtt_and_offline(
+    sim_factory, settings: Settings, redis_url: str, mqtt_broker, tmp_path: Path
+) -> None:
     server, fleet = sim_factory(3)
-    cfg = settings.model_copy(update={"sim_url": server.url, "redis_url": redis_url, "mqtt_url": mqtt_broker.url})
+    cfg = settings.model_copy(
+        update={"sim_url": server.url, "redis_url": redis_url, "mqtt_url": mqtt_broker.url}
+    )
     with StatusService(fleet, cfg, silence_s=30) as service:
         for printer in fleet.printers:
-            wait_for(lambda: service.store.get(printer.id), lambda s: s.status is PrinterStatus.IDLE)
+            wait_for(lambda p=printer.id: service.store.get(p), lambda s: s.status is PrinterStatus.IDLE)
         driver = create_driver(fleet.printers[1], cfg)
         driver.start(driver.upload(sim_gcode(200, tmp_path / "m.gcode")))
-        printing = wait_for(lambda: service.store.get("sim-001"),
-                            lambda s: s.source is StateSource.MQTT and (s.job and s.job.fraction or 0) > 0.1)
+        printing = wait_for(
+            lambda: service.store.get("sim-001"),
+            lambda s: s.source is StateSource.MQTT and (s.job and s.job.fraction or 0) > 0.1,
+        )
         assert printing.status is PrinterStatus.PRINTING
         wait_for(lambda: service.store.get("sim-001"), lambda s: s.status is PrinterStatus.FINISHED)
         server.add_fault("sim-002", Fault(FaultKind.OFFLINE))
-        offline = wait_for(lambda: service.store.get("sim-002"), lambda s: s.status is PrinterStatus.OFFLINE,
-                           timeout_s=3)
+        offline = wait_for(
+            lambda: service.store.get("sim-002"), lambda s: s.status is PrinterStatus.OFFLINE, timeout_s=3
+        )
         assert offline.error
         assert service.store.get("sim-000").status is PrinterStatus.IDLE  # type: ignore[union-attr]
 
 
-def test_hundreds_in_one_process(sim_factory, settings: Settings, redis_url: str, mqtt_broker) -> None:  # noqa: ANN001
+def test_hundreds_in_one_process(sim_factory, settings: Settings, redis_url: str, mqtt_broker) -> None:
     server, fleet = sim_factory(200, temp_interval_s=2.0)
-    cfg = settings.model_copy(update={"sim_url": server.url, "redis_url": redis_url, "mqtt_url": mqtt_broker.url})
+    cfg = settings.model_copy(
+        update={"sim_url": server.url, "redis_url": redis_url, "mqtt_url": mqtt_broker.url}
+    )
     with StatusService(fleet, cfg, silence_s=30) as service:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             states = service.store.all()
-            if len(states) == 200 and all(s.status is PrinterStatus.IDLE and s.temps for s in states.values()):
+            if len(states) == 200 and all(
+                s.status is PrinterStatus.IDLE and s.temps for s in states.values()
+            ):
                 break
             time.sleep(0.2)
         states = service.store.all()
@@ -179,8 +207,9 @@ def test_hundreds_in_one_process(sim_factory, settings: Settings, redis_url: str
         assert service.stats.malformed == 0
 
 
-def test_sim_command_in_another_process(tmp_path: Path, mqtt_broker, settings: Settings,  # noqa: ANN001
-                                        fleet_writer: Callable[..., Path]) -> None:
+def test_sim_command_in_another_process(
+    tmp_path: Path, mqtt_broker, settings: Settings, fleet_writer: Callable[..., Path]
+) -> None:
     from printfleet.config import load_fleet
 
     (tmp_path / "fleet").mkdir()
@@ -188,10 +217,19 @@ def test_sim_command_in_another_process(tmp_path: Path, mqtt_broker, settings: S
     port = free_port()
     faults = tmp_path / "faults.yaml"
     faults.write_text("- {printer: sim-001, kind: refuse_start, count: 1}\n")
-    env = {**os.environ, "PRINTFLEET_CONFIG": str(fleet_path), "PRINTFLEET_SIM_URL": f"http://127.0.0.1:{port}",
-           "PRINTFLEET_MQTT_URL": mqtt_broker.url, "PRINTFLEET_DATA_DIR": str(tmp_path / "data")}
-    proc = subprocess.Popen([sys.executable, "-m", "printfleet", "sim", "--speed", "100", "--faults", str(faults)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    env = {
+        **os.environ,
+        "PRINTFLEET_CONFIG": str(fleet_path),
+        "PRINTFLEET_SIM_URL": f"http://127.0.0.1:{port}",
+        "PRINTFLEET_MQTT_URL": mqtt_broker.url,
+        "PRINTFLEET_DATA_DIR": str(tmp_path / "data"),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "printfleet", "sim", "--speed", "100", "--faults", str(faults)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         wait_for_port(None, "127.0.0.1", port, timeout_s=15)
         fleet = load_fleet(fleet_path)

@@ -22,7 +22,7 @@ class _TemperatureCallback(PrinterCallback):
         self._plugin = plugin
         self._last: dict[str, tuple[float | None, float | None]] = {}
 
-    def on_printer_add_temperature(self, data):  # noqa: ANN001 - OctoPrint's callback signature
+    def on_printer_add_temperature(self, data):
         stamp = data.get("time", time.time())
         for heater, reading in data.items():
             if heater == "time" or not isinstance(reading, dict):
@@ -31,11 +31,17 @@ class _TemperatureCallback(PrinterCallback):
             if not actual and not target:
                 continue
             last = self._last.get(heater)
-            if last is not None and abs((last[0] or 0) - (actual or 0)) < 0.1 and abs((last[1] or 0) - (target or 0)) < 0.1:
+            if (
+                last is not None
+                and abs((last[0] or 0) - (actual or 0)) < 0.1
+                and abs((last[1] or 0) - (target or 0)) < 0.1
+            ):
                 continue
             self._last[heater] = (actual, target)
             self._plugin.publish(
-                f"temperature/{heater}", {"actual": actual, "target": target, "_timestamp": int(stamp)}, retain=True
+                f"temperature/{heater}",
+                {"actual": actual, "target": target, "_timestamp": int(stamp)},
+                retain=True,
             )
 
 
@@ -70,7 +76,7 @@ class PrintfleetMqttPlugin(
         self._client = client
         self._printer.register_callback(_TemperatureCallback(self))
 
-    def _on_connect(self, client, userdata, flags, reason_code, properties):  # noqa: ANN001
+    def _on_connect(self, client, userdata, flags, reason_code, properties):
         client.publish(self._base + "mqtt", "connected", qos=1, retain=True)
         self.publish("progress/printing", {"location": "", "path": "", "progress": 0}, retain=True)
 
@@ -80,13 +86,15 @@ class PrintfleetMqttPlugin(
         payload.setdefault("_timestamp", int(time.time()))
         self._client.publish(self._base + subtopic, json.dumps(payload, default=str), qos=0, retain=retain)
 
-    def on_event(self, event, payload):  # noqa: ANN001
+    def on_event(self, event, payload):
         data = dict(payload or {})
         data["_event"] = event
         self.publish(f"event/{event}", data, retain=event in ("ZChange", "FirmwareData"))
 
-    def on_print_progress(self, storage, path, progress):  # noqa: ANN001
-        self.publish("progress/printing", {"location": storage, "path": path, "progress": progress}, retain=True)
+    def on_print_progress(self, storage, path, progress):
+        self.publish(
+            "progress/printing", {"location": storage, "path": path, "progress": progress}, retain=True
+        )
 
     def on_shutdown(self):
         if self._client is None:
