@@ -70,7 +70,7 @@ def parse_opening_ranges(text: str) -> tuple[OpeningRange, ...]:
             raise ValueError(f"{part.strip()!r} closes before it opens")
         ranges.append((start, end))
     ranges.sort()
-    for (_, end), (start, _) in zip(ranges, ranges[1:]):
+    for (_, end), (start, _) in zip(ranges, ranges[1:], strict=False):
         if start < end:
             raise ValueError(f"ranges in {text!r} overlap")
     return tuple(ranges)

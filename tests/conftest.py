@@ -20,19 +20,25 @@ SHIPPED_CONFIG = REPO_ROOT / "configs" / "printers.yaml"
 SHARED_DIR = Path(os.environ.get("PRINTFLEET_SHARED_DIR", REPO_ROOT.parent / "shared"))
 
 
-@pytest.fixture(scope="session")
-def redis_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., ManagedProcess]]:
-    """Start private redis-server instances (stopped at the end of the session)."""
+def _server_factory(
+    tmp_path_factory: pytest.TempPathFactory, name: str, start_fn: Callable[..., ManagedProcess]
+) -> Iterator[Callable[..., ManagedProcess]]:
     started: list[ManagedProcess] = []
 
     def start(**kwargs: object) -> ManagedProcess:
-        proc = start_redis(tmp_path_factory.mktemp("redis"), **kwargs)  # type: ignore[arg-type]
+        proc = start_fn(tmp_path_factory.mktemp(name), **kwargs)
         started.append(proc)
         return proc
 
     yield start
     for proc in started:
         proc.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., ManagedProcess]]:
+    """Start private redis-server instances (stopped at the end of the session)."""
+    yield from _server_factory(tmp_path_factory, "redis", start_redis)
 
 
 @pytest.fixture(scope="session")
@@ -55,16 +61,7 @@ def redis_url(redis_server: ManagedProcess) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def mosquitto_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., ManagedProcess]]:
     """Start private mosquitto brokers (stopped at the end of the session)."""
-    started: list[ManagedProcess] = []
-
-    def start(**kwargs: object) -> ManagedProcess:
-        proc = start_mosquitto(tmp_path_factory.mktemp("mosquitto"), **kwargs)  # type: ignore[arg-type]
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        proc.stop()
+    yield from _server_factory(tmp_path_factory, "mosquitto", start_mosquitto)
 
 
 @pytest.fixture(scope="session")
@@ -140,3 +137,22 @@ def postgres_url() -> Iterator[str]:
     finally:
         proc.stop(timeout_s=10)
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def migrated_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object]:
+    """An empty database at the current schema, on SQLite and on a real PostgreSQL (dropped afterwards)."""
+    from sqlalchemy import text
+    from sqlmodel import SQLModel
+
+    from printfleet import db
+
+    url = f"sqlite:///{tmp_path / 'test.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    engine = db.make_engine(url)
+    db.upgrade(engine)
+    yield engine
+    if request.param == "postgresql":
+        with engine.begin() as conn:
+            SQLModel.metadata.drop_all(conn)
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    engine.dispose()

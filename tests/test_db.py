@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,23 +15,10 @@ from printfleet.errors import ServiceUnavailable
 from printfleet.models import FileKind, Job, JobEvent, JobStatus, Printer, Role, User
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+@pytest.fixture()
+def engine(migrated_engine: Engine) -> Engine:
     """A migrated database of each kind, empty."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'test.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    eng = db.make_engine(url)
-    db.upgrade(eng)
-    yield eng
-    if request.param == "postgresql":
-        from sqlmodel import SQLModel
-
-        with eng.begin() as conn:
-            SQLModel.metadata.drop_all(conn)
-            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    eng.dispose()
+    return migrated_engine
 
 
 def _job(owner_id: int, **kw: object) -> Job:

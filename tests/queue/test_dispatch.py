@@ -17,7 +17,7 @@ from printfleet.config import FleetConfig, load_fleet
 from printfleet.models import FileKind, Job, JobStatus, Printer, User
 from printfleet.monitor import sync_printers
 from printfleet.queue.dispatch import DISPATCH_QUEUE, Dispatcher
-from printfleet.queue.follow import RequeuePolicy, follow_job, follow_printers
+from printfleet.queue.follow import RequeuePolicy, follow_printers
 from printfleet.queue.jobs import create_job, events_of, transition
 from printfleet.queue.leases import Lease, printer_lease_name
 from printfleet.settings import Settings

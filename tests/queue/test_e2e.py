@@ -8,28 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-from stl import mesh
 
 from printfleet.models import JobStatus
 from printfleet.queue.tasks import remote_name
+from printfleet.testing.meshes import box_stl
 
 pytestmark = pytest.mark.integration
 
 SIM_SPEED = "200"
-
-
-def cube_stl(path: Path, size_mm: float = 10.0) -> Path:
-    """A closed cube as a binary STL."""
-    v = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 0, 1], [1, 0, 1], [1, 1, 1], [0, 1, 1]], float) * size_mm
-    faces = [(0, 3, 1), (1, 3, 2), (0, 4, 7), (0, 7, 3), (4, 5, 6), (4, 6, 7), (5, 1, 2), (5, 2, 6), (2, 3, 6), (3, 7, 6),
-             (0, 1, 5), (0, 5, 4)]  # fmt: skip
-    cube = mesh.Mesh(np.zeros(len(faces), dtype=mesh.Mesh.dtype))
-    for i, face in enumerate(faces):
-        cube.vectors[i] = v[list(face)]
-    cube.save(str(path))
-    return path
 
 
 def test_upload_slice_print_done_then_bed_clear_then_next(site_factory, tmp_path: Path) -> None:  # noqa: ANN001
@@ -37,8 +24,8 @@ def test_upload_slice_print_done_then_bed_clear_then_next(site_factory, tmp_path
     site.start("sim", "--speed", SIM_SPEED)
     site.start("monitor")
     site.start("worker-0")
-    first = site.submit(cube_stl(tmp_path / "cube.stl"), user="ada", material="PLA")
-    second = site.submit(cube_stl(tmp_path / "small.stl", 8.0), user="bo", material="PLA")
+    first = site.submit(box_stl(tmp_path / "cube.stl", 10.0), user="ada", material="PLA")
+    second = site.submit(box_stl(tmp_path / "small.stl", 8.0), user="bo", material="PLA")
     job = site.wait_status(first, JobStatus.DONE, timeout_s=90)
     assert job.printer_id == "mk3s-1" and job.actual_print_time_s and job.actual_print_time_s > 0
     assert job.est_source == "slicer" and job.est_print_time_s != 60.0  # the slicer's figure replaced the estimate
@@ -57,7 +44,7 @@ def test_a_new_model_is_sliced_ahead_and_the_dispatch_reuses_it(site_factory, tm
 
     site = site_factory({"mk3s-1": "mk3s", "mini-1": "mini"})
     site.start("worker-0")
-    job_id = site.submit(cube_stl(tmp_path / "cube.stl", 30.0), material="PLA", bbox_mm=[30.0, 30.0, 30.0])
+    job_id = site.submit(box_stl(tmp_path / "cube.stl", 30.0), material="PLA", bbox_mm=[30.0, 30.0, 30.0])
     enqueue_slice_ahead(site.client, job_id)
     site.wait(lambda: site.job(job_id).est_source == "slicer", 60, "the slicer's figure")
     job = site.job(job_id)

@@ -7,32 +7,19 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
 from sqlmodel import select
-from stl import mesh
 
 from printfleet import db
 from printfleet.models import JobEvent, JobStatus
 from printfleet.queue.actions import approve_job
 from printfleet.queue.tasks import remote_name
 from printfleet.services import ManagedProcess, start_redis
+from printfleet.testing.meshes import box_stl
 
 pytestmark = pytest.mark.integration
 
 SPEED = "200"
-
-
-def box_stl(path: Path, x: float, y: float, z: float) -> Path:
-    """A closed box as a binary STL."""
-    v = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 0, 1], [1, 0, 1], [1, 1, 1], [0, 1, 1]], float) * [x, y, z]
-    faces = [(0, 3, 1), (1, 3, 2), (0, 4, 7), (0, 7, 3), (4, 5, 6), (4, 6, 7), (5, 1, 2), (5, 2, 6), (2, 3, 6), (3, 7, 6),
-             (0, 1, 5), (0, 5, 4)]  # fmt: skip
-    box = mesh.Mesh(np.zeros(len(faces), dtype=mesh.Mesh.dtype))
-    for i, face in enumerate(faces):
-        box.vectors[i] = v[list(face)]
-    box.save(str(path))
-    return path
 
 
 def gcode(path: Path, seconds: float) -> Path:

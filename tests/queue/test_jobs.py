@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
-from sqlmodel import Session, SQLModel, select
+from sqlalchemy import Engine
+from sqlmodel import Session, select
 
 from printfleet import db
 from printfleet.models import FileKind, Job, JobStatus, Printer, User
@@ -16,20 +14,13 @@ from printfleet.queue.jobs import JobChanged, JobNotFound, create_job, events_of
 from printfleet.queue.lifecycle import IllegalTransition
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    url = f"sqlite:///{tmp_path / 'jobs.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    eng = db.make_engine(url)
-    db.upgrade(eng)
-    with db.session_scope(eng) as session:
+@pytest.fixture()
+def engine(migrated_engine: Engine) -> Engine:
+    """A migrated database of each kind with one user and one printer."""
+    with db.session_scope(migrated_engine) as session:
         session.add(User(name="ada"))
         session.add(Printer(id="mk3s-1", name="MK3S"))
-    yield eng
-    if request.param == "postgresql":
-        with eng.begin() as conn:
-            SQLModel.metadata.drop_all(conn)
-            conn.execute(text("DROP TABLE alembic_version"))
-    eng.dispose()
+    return migrated_engine
 
 
 def _new_job(engine: Engine, needs_approval: str | None = None) -> int:
