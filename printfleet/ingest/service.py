@@ -323,8 +323,18 @@ class StatusService:
                 self._log_once(logging.ERROR, ("redis",), "cannot store printer states (%s); retrying", exc)
                 if self._stop.wait(1.0):
                     return
-                with self._lock:  # retry with the newest state of each printer concerned
-                    batch = [self._tracks[pid].state for pid in dict.fromkeys(s.printer_id for s in batch)]
+                # while Redis is away, keep one pending state per printer (the newest), not a backlog
+                pending = dict.fromkeys(s.printer_id for s in batch)
+                while True:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is None:
+                        return
+                    pending[item.printer_id] = None
+                with self._lock:
+                    batch = [self._tracks[pid].state for pid in pending]
         self._log_once.forget(("redis",))
         for state, body, result in zip(batch, encoded, results):
             if result is PutResult.STALE:

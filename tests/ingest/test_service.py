@@ -239,3 +239,44 @@ def test_job_changes_are_republished_on_mqtt(
     finally:
         client.loop_stop()
         client.disconnect()
+
+
+def test_redis_restart_loses_no_final_state(
+    tmp_path: Path,
+    settings: Settings,
+    redis_factory: Callable[..., ManagedProcess],
+    mqtt_broker: ManagedProcess,
+    publisher: Callable[..., None],
+) -> None:
+    private = redis_factory(appendonly=False)
+    port = int(private.extra["port"])  # type: ignore[arg-type]
+    fleet = make_fleet(tmp_path, ["id: a, name: A, driver: simulated, mqtt_base_topic: r/a/"])
+    cfg = settings.model_copy(update={"redis_url": private.url, "mqtt_url": mqtt_broker.url})
+    with StatusService(fleet, cfg, poll=False, silence_s=60) as service:
+        assert service.link.wait_connected(10)
+        now = int(time.time())
+        publisher("r/a/event/PrintStarted", {"path": "r.gcode", "_timestamp": now})
+        wait_for(lambda: service.store.get("a"), lambda s: s.status is PrinterStatus.PRINTING)
+        private.stop()
+        for percent in range(1, 30):
+            publisher(
+                "r/a/progress/printing",
+                {"location": "local", "path": "r.gcode", "progress": percent, "_timestamp": now},
+            )
+        time.sleep(1.5)
+        redis_factory(appendonly=False, port=port)
+        state = wait_for(
+            lambda: _get_quietly(service, "a"),
+            lambda s: s.job is not None and s.job.fraction == 0.29,
+            timeout_s=10,
+        )
+        assert state.status is PrinterStatus.PRINTING
+
+
+def _get_quietly(service: StatusService, printer_id: str) -> PrinterState | None:
+    import redis
+
+    try:
+        return service.store.get(printer_id)
+    except redis.RedisError:
+        return None
