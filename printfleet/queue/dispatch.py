@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import redis
-from rq import Queue
+from rq import Queue, Worker
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
@@ -45,6 +45,9 @@ SCHEDULE_LOCK = "printfleet:lock:schedule"
 COOLDOWN_PREFIX = "printfleet:cooldown:"
 DISPATCH_QUEUE = QUEUE_NAMES[0]
 DEFAULT_PRINT_S = 3600.0
+#: dispatches allowed to wait in the queue per live worker (and in all, at least)
+BACKLOG_PER_WORKER = 2
+MIN_BACKLOG = 2
 USAGE_LOOKBACK_S = 8 * 24 * 3600.0
 
 _STATUS = {
@@ -226,9 +229,22 @@ class Dispatcher:
         try:
             result = self.plan(now)
             self.client.set(PLAN_KEY, plan_to_json(result), ex=300)
-            return [job_id for a in result.assignments if (job_id := self._dispatch(a)) is not None]
+            room = self.dispatch_room()
+            dispatched: list[int] = []
+            for assignment in result.assignments:
+                if len(dispatched) >= room:
+                    break  # the rest waits for the next pass, planned with fresher facts
+                if (job_id := self._dispatch(assignment)) is not None:
+                    dispatched.append(job_id)
+            return dispatched
         finally:
             schedule.release()
+
+    def dispatch_room(self) -> int:
+        """How many more dispatches may wait in the queue: a couple per live worker, so a dispatch starts
+        well inside its lease instead of expiring behind a long backlog."""
+        workers = Worker.count(queue=self.queue)
+        return max(0, max(MIN_BACKLOG, BACKLOG_PER_WORKER * workers) - self.queue.count)
 
     def _dispatch(self, assignment: policy.Assignment) -> int | None:
         job_id = int(assignment.job_id)

@@ -140,9 +140,9 @@ def _dispatch(ctx: Context, job_id: int, printer_id: str, version: int, token: s
     from printfleet import db
 
     lease = Lease(ctx.client, printer_lease_name(printer_id), ctx.settings.dispatch_lease_s, token=token)
-    if not lease.extend():
-        logger.warning("job %s: the lease on %s expired before the dispatch began; leaving it to reconciliation",
-                       job_id, printer_id)  # fmt: skip
+    if not lease.extend() and not lease.acquire():
+        # It expired while the task waited, and someone else holds the printer now.
+        logger.warning("job %s: %s is leased by another dispatch; leaving the job to reconciliation", job_id, printer_id)
         return "lease lost"
     try:
         with db.session_scope(ctx.engine) as session:

@@ -236,3 +236,25 @@ def test_cancel_requested_ends_as_cancelled_and_requeue_policy_queue(env) -> Non
     assert status_of(engine, cancelled).status is JobStatus.CANCELLED
     job = status_of(engine, failed)
     assert job.status is JobStatus.QUEUED and job.failure_reason
+
+
+def test_dispatches_wait_in_the_queue_only_a_couple_at_a_time(env, tmp_path: Path) -> None:  # noqa: ANN001
+    """Without a bound a big backlog makes leases expire before their task starts (found by the soak)."""
+    settings, engine, client, store = env
+    path = tmp_path / "three.yaml"
+    path.write_text("site: {timezone: UTC}\nprinters:\n" + "".join(
+        f"  - {{id: q{i}, name: q{i}, driver: simulated, build_volume_mm: [250, 210, 210], profile: {PROFILE}}}\n"
+        for i in range(3)
+    ))  # fmt: skip
+    fleet = load_fleet(path)
+    with db.session_scope(engine) as session:
+        sync_printers(session, fleet)
+    for i in range(3):
+        put_state(store, f"q{i}", PrinterStatus.IDLE)
+    jobs = [new_job(engine) for _ in range(3)]
+    dispatcher = Dispatcher(settings=settings, fleet=fleet, engine=engine, client=client, store=store)
+    assert len(dispatcher.run_once()) == 2  # no worker alive: at most MIN_BACKLOG waiting
+    assert dispatcher.run_once() == []
+    Queue(DISPATCH_QUEUE, connection=client).empty()
+    assert len(dispatcher.run_once()) == 1
+    assert {status_of(engine, j).status for j in jobs} == {JobStatus.ASSIGNED}
