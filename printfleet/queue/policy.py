@@ -67,7 +67,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from types import MappingProxyType
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
@@ -622,6 +622,9 @@ def _rank(jobs: Sequence[QueuedJob], rules: SiteRules, usage: Mapping[str, UserU
 # ---------------------------------------------------------------- plan
 
 
+# per (job signature, volumes it fits): the classes, the indices of those with the material loaded and of those
+# that need a swap, the material and colour as reasons name them, and a getter of the loaded classes' free times
+_FitInfo = tuple[list[tuple[_Class, bool]], tuple[int, ...], tuple[int, ...], tuple[str, str], Any]
 _UNUSABLE = (PrinterStatus.OFFLINE, PrinterStatus.ERROR)
 
 
@@ -704,53 +707,39 @@ def plan(
     # -- compatibility, cached per requirement signature ------------------------------------------
     volumes = sorted({c.volume for c in classes})
     volume_index = {v: i for i, v in enumerate(volumes)}
+    volume_rows = [(a + _EPS, b + _EPS, z + _EPS, a, b, 1 << k) for k, (a, b, z) in enumerate(volumes)]
+    all_volumes = (1 << len(volumes)) - 1
+    small_a = min((a for a, _, _ in volumes), default=-1.0) + _EPS
+    small_b = min((b for _, b, _ in volumes), default=-1.0) + _EPS
+    small_z = min((z for _, _, z in volumes), default=-1.0) + _EPS
     sig_cache: dict[tuple[Any, ...], list[tuple[_Class, bool]]] = {}
-    fit_cache: dict[tuple[Any, ...], list[tuple[_Class, bool]]] = {}
-
-    by_job: dict[str, list[tuple[_Class, bool]]] = {}
+    fit_cache: dict[tuple[Any, ...], _FitInfo] = {}
+    by_job: dict[str, _FitInfo] = {}
 
     def compatible(job: QueuedJob) -> list[tuple[_Class, bool]]:
-        found = by_job.get(job.id)
-        if found is not None:
-            return found
-        found = by_job[job.id] = _compatible(job)
-        return found
+        return by_job[job.id][0]
 
-    def _compatible(job: QueuedJob) -> list[tuple[_Class, bool]]:
-        sig = (job.material, job.colour, job.nozzle_mm, job.tags)
-        cands = sig_cache.get(sig)
-        if cands is None:
-            material, colour = _norm_material(job.material), _norm_colour(job.colour)
-            tags = frozenset(t.lower() for t in job.tags)
-            loaded: list[tuple[_Class, bool]] = []
-            swapped: list[tuple[_Class, bool]] = []
-            for c in classes:
-                if job.nozzle_mm is not None and abs(c.nozzle - job.nozzle_mm) >= 1e-3:
-                    continue
-                if tags and not tags <= c.tags:
-                    continue
-                if (c.material == material or material == ANY_MATERIAL) and (colour == ANY or c.colour in (colour, ANY)):
-                    loaded.append((c, False))
-                elif material in c.loadable:
-                    swapped.append((c, True))
-            # exact colour before "unknown colour" printers, loaded before swaps
-            loaded.sort(key=lambda row: row[0].colour != colour)
-            cands = sig_cache[sig] = loaded + swapped
-        bx, by, bz = job.bbox_mm
-        p, q = (bx, by) if bx >= by else (by, bx)
-        mask = 0
-        bit = 1
-        for a, b, z in volumes:
-            if bz <= z + _EPS and ((p <= a + _EPS and q <= b + _EPS) or fits_footprint((p, q), (a, b))):
-                mask |= bit
-            bit <<= 1
-        key2 = (sig, mask)
-        found = fit_cache.get(key2)
-        if found is None:
-            found = fit_cache[key2] = [row for row in cands if mask >> volume_index[row[0].volume] & 1]
-        return found
+    def candidates(job: QueuedJob, sig: tuple[Any, ...]) -> list[tuple[_Class, bool]]:
+        material, colour = _norm_material(job.material), _norm_colour(job.colour)
+        tags = frozenset(t.lower() for t in job.tags)
+        loaded: list[tuple[_Class, bool]] = []
+        swapped: list[tuple[_Class, bool]] = []
+        for c in classes:
+            if job.nozzle_mm is not None and abs(c.nozzle - job.nozzle_mm) >= 1e-3:
+                continue
+            if tags and not tags <= c.tags:
+                continue
+            if (c.material == material or material == ANY_MATERIAL) and (colour == ANY or c.colour in (colour, ANY)):
+                loaded.append((c, False))
+            elif material in c.loadable:
+                swapped.append((c, True))
+        # exact colour before "unknown colour" printers, loaded before swaps
+        loaded.sort(key=lambda row: row[0].colour != colour)
+        cands = sig_cache[sig] = loaded + swapped
+        return cands
 
     # -- eligibility and ranking ----------------------------------------------------------------
+    # (one pass over every job: written for speed, see bench/policy.py)
     waiting: dict[str, Estimate] = {}
     eligible: list[QueuedJob] = []
     cal.is_open(now)  # builds the calendar around now, so max_window_s is known
@@ -781,14 +770,40 @@ def plan(
             if limit is not None:
                 waiting[job.id] = Estimate(job.id, None, None, limit)
                 continue
-        fit = by_job[job.id] = _compatible(job)
-        if not fit:
+        bx, by, bz = job.bbox_mm
+        if by > bx:
+            bx, by = by, bx
+        if bz <= small_z and by <= small_b and bx <= small_a:
+            mask = all_volumes  # fits every build volume (most parts)
+        else:
+            mask = 0
+            for a_eps, b_eps, z_eps, a, b, bit in volume_rows:
+                if bz <= z_eps and by <= b_eps and (bx <= a_eps or fits_footprint((bx, by), (a, b))):
+                    mask |= bit
+        key = (job.material, job.colour, job.nozzle_mm, job.tags, mask)
+        info = fit_cache.get(key)
+        if info is None:
+            sig = key[:4]
+            cands = sig_cache.get(sig)
+            if cands is None:
+                cands = candidates(job, sig)
+            fit = [row for row in cands if mask >> volume_index[row[0].volume] & 1]
+            loaded_idx = tuple(c.index for c, swap in fit if not swap)
+            info = fit_cache[key] = (
+                fit,
+                loaded_idx,
+                tuple(c.index for c, swap in fit if swap),
+                (_norm_material(job.material), _norm_colour(job.colour)),
+                itemgetter(*loaded_idx) if len(loaded_idx) > 1 else None,
+            )
+        if not info[0]:
             if any(_fits_printer(job, p, swaps) for p in printers):
                 reason = Reason(ReasonCode.PRINTERS_UNAVAILABLE, {"material": _norm_material(job.material)})
             else:
                 reason = _capability_problem(job, printers, swaps)
             waiting[job.id] = Estimate(job.id, None, None, reason)
             continue
+        by_job[job.id] = info
         eligible.append(job)
     ranked = _rank(eligible, rules, usage)
 
@@ -977,15 +992,14 @@ def plan(
             assignments.append(Assignment(job.id, p.id, reason))
 
     # -- stage B: estimates for everything else -------------------------------------------------
-    heaps: dict[int, list[tuple[float, str, int]]] = {}
+    # (the hottest loop of a plan: one pass over every waiting job, so it is written for speed)
+    heaps: list[list[tuple[float, str, int]]] = [[] for _ in classes]
+    tops = [math.inf] * len(classes)
     for c in classes:
         h = [(free_at[i], printers[i].id, i) for i in c.printers]
         heapq.heapify(h)
         heaps[c.index] = h
-    tops = [math.inf] * len(classes)
-    for c in classes:
-        tops[c.index] = heaps[c.index][0][0]
-    split_cache: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = {}
+        tops[c.index] = h[0][0]
     user_ends: dict[str, list[float]] = {}
     if max_at_once is not None:
         for user, ends in running_by_user.items():
@@ -996,18 +1010,19 @@ def plan(
         stagger = [now] * max(0, rules.max_heating - len(stagger)) + stagger
         heapq.heapify(stagger)
     tz = rules.tz if (day_cap is not None or week_cap is not None) else None
-    # material -> [jobs ranked ahead, {priority: jobs}, {priority: latest submission}]
+    # material -> [jobs ranked ahead, {priority: [jobs, latest submission]}]
     ahead: dict[str, list[Any]] = {}
     queued_s: dict[str, float] = {}
     for job in ranked:
         queued_s[job.user] = queued_s.get(job.user, 0.0) + job.est_print_s
+    used_s = {user: u.window_s for user, u in usage.items()}
     earliest = cal.earliest_start
     # the calendar only ever appends windows while planning (all queries are >= now), so these lists stay valid
     always_open, w_opens, w_closes = cal.always_open, cal._opens, cal._closes
     bisect_right = bisect.bisect_right
+    heapreplace = heapq.heapreplace
     margin_eps = margin + _EPS
     soon, now_eps = now + 60.0, now + _EPS
-    norm: dict[tuple[str, str], tuple[str, str]] = {}
     code_waiting, code_priority, code_fair = (
         ReasonCode.WAITING_FOR_PRINTER,
         ReasonCode.PRIORITY_AHEAD,
@@ -1015,49 +1030,58 @@ def plan(
     )
     stagger_until = now + rules.heatup_s * (rules.max_heating or 1) * 2
     window_s = rules.fair_share_window_s
+    heatup_s = rules.heatup_s
+    new = tuple.__new__  # NamedTuple(...) runs a Python-level __new__; this is the same tuple, faster
+    top_of = tops.__getitem__
     for job in ranked:
         job_id = job.id
         m = job.material
-        if job_id in started or job_id in waiting:
-            pass
-        else:
+        row = ahead.get(m)
+        if not started or job_id not in started:
             d = job.est_print_s
-            fit = by_job[job_id]
-            split = split_cache.get(id(fit))
-            if split is None:
-                split = split_cache[id(fit)] = (
-                    tuple(c.index for c, swap in fit if not swap),
-                    tuple(c.index for c, swap in fit if swap),
-                )
-            loaded_idx, swap_idx = split
+            _, loaded_idx, swap_idx, names, free_times = by_job[job_id]
             best_swap = False
-            if loaded_idx:
-                best_ci = min(loaded_idx, key=tops.__getitem__)
+            if free_times is not None:
+                # the class that frees up first (the first such in the job's preference order)
+                times = free_times(tops)
+                best_t = min(times)
+                best_ci = loaded_idx[times.index(best_t)]
+            elif loaded_idx:
+                best_ci = loaded_idx[0]
                 best_t = tops[best_ci]
             else:
                 best_ci, best_t = -1, math.inf
             if swap_idx:
-                alt = min(swap_idx, key=tops.__getitem__)
+                alt = min(swap_idx, key=top_of)
                 if tops[alt] + swap_s < best_t - _EPS:
                     best_ci, best_t, best_swap = alt, tops[alt] + swap_s, True
             t_printer = best_t
             t_user = now
-            ends = user_ends.get(job.user) if max_at_once is not None else None
-            if ends is not None and len(ends) >= max_at_once:  # type: ignore[operator]
-                t_user = ends[len(ends) - max_at_once]  # type: ignore[operator]
+            if max_at_once is not None:
+                ends = user_ends.get(job.user)
+                if ends is not None and len(ends) >= max_at_once:
+                    t_user = ends[len(ends) - max_at_once]
             t_hold = hold_until.get(job_id, now) if hold_until else now
-            base = max(now, t_printer, t_user, t_hold)
+            base = t_printer if t_printer > now else now
+            if t_user > base:
+                base = t_user
+            if t_hold > base:
+                base = t_hold
+            start: float | None
             if always_open:
                 start = base
             else:
                 w = bisect_right(w_closes, base)
-                start = None
-                if w < len(w_closes):
-                    start = w_opens[w] if w_opens[w] > base else base
-                    if must_finish and start + d > w_closes[w] + margin_eps:
-                        start = None
-                if start is None:
-                    start = earliest(base, d, must_finish, margin)
+                n_windows = len(w_closes)
+                while True:
+                    if w >= n_windows:
+                        start = earliest(base, d, must_finish, margin)
+                        break
+                    o = w_opens[w]
+                    start = o if o > base else base
+                    if not must_finish or start + d <= w_closes[w] + margin_eps:
+                        break
+                    w += 1
             cap_code: ReasonCode | None = None
             if tz is not None and start is not None:
                 start, cap_code = _apply_caps(job, start, rules, tz, day_used, week_used, cal, must_finish, margin)
@@ -1068,55 +1092,81 @@ def plan(
                     start = earliest(slot, d, must_finish, margin)
                     stagger_blocked = True
                 if start is not None:
-                    heapq.heapreplace(stagger, start + rules.heatup_s)
+                    heapreplace(stagger, start + heatup_s)
             if start is None:  # pragma: no cover - eligibility already checked
                 waiting[job_id] = Estimate(job_id, None, None, Reason(ReasonCode.TOO_LONG_FOR_OPENING_HOURS))
                 continue
             heap = heaps[best_ci]
             _, pid, idx = heap[0]
-            heapq.heapreplace(heap, (start + d + (swap_s if best_swap else 0.0), pid, idx))
+            heapreplace(heap, (start + d + swap_s if best_swap else start + d, pid, idx))
             tops[best_ci] = heap[0][0]
             if max_at_once is not None:
                 bisect.insort(user_ends.setdefault(job.user, []), start + d)
             reason = blocked.get(job_id) if blocked else None
             if reason is not None:
                 reason = Reason(reason.code, {**reason.params, "start_at": start})
-            else:
-                if (
-                    cap_code is None
-                    and not stagger_blocked
-                    and t_hold <= now
-                    and (base > soon or start <= base + 1.0)
-                    and (t_user <= now_eps or t_user < t_printer)
-                    and (t_printer > now_eps or not unclear[idx])
-                ):
-                    # the common case: busy printers, and maybe jobs ahead of this one
-                    row = ahead.get(m)
-                    names = norm.get((m, job.colour))
-                    if names is None:
-                        names = norm[(m, job.colour)] = (_norm_material(m), _norm_colour(job.colour))
-                    params: dict[str, Any] = {
-                        "start_at": start,
-                        "material": names[0],
-                        "colour": names[1],
-                        "ahead": row[0] if row is not None else 0,
-                    }
-                    reason = _queue_reason(job, params, row, usage, window_s, queued_s)
-                else:
-                    reason = _waiting_reason(
-                        job, rules, now, start, base, t_printer, t_user, t_hold, cap_code, stagger_blocked,
-                        printers[idx], unclear[idx], open_now, ahead.get(m), usage, queued_s,
+            elif (
+                cap_code is None
+                and not stagger_blocked
+                and t_hold <= now
+                and (base > soon or start <= base + 1.0)
+                and (t_user <= now_eps or t_user < t_printer)
+                and (t_printer > now_eps or not unclear[idx])
+            ):
+                # the common case: busy printers, and maybe jobs ahead of this one (see _queue_reason)
+                if row is None:
+                    reason = new(
+                        Reason,
+                        (code_waiting, {"start_at": start, "material": names[0], "colour": names[1], "ahead": 0}),
                     )
-            waiting[job_id] = Estimate(job_id, start, pid, reason)
-        row = ahead.get(m)
-        prio = job.priority
+                else:
+                    prio = job.priority
+                    by_priority = row[1]
+                    same = by_priority.get(prio)
+                    if same is not None and same[1] > job.submitted_at:
+                        user = job.user
+                        reason = new(
+                            Reason,
+                            (
+                                code_fair,
+                                {
+                                    "start_at": start,
+                                    "material": names[0],
+                                    "colour": names[1],
+                                    "ahead": row[0],
+                                    "used_s": used_s.get(user, 0.0),
+                                    "window_s": window_s,
+                                    "queued_s": queued_s[user],
+                                },
+                            ),
+                        )
+                    else:
+                        higher = 0
+                        if len(by_priority) > 1 or same is None:
+                            higher = sum(v[0] for p, v in by_priority.items() if p > prio)
+                        params = {"start_at": start, "material": names[0], "colour": names[1], "ahead": row[0]}
+                        if higher and 2 * higher >= row[0]:
+                            params["higher"] = higher
+                            reason = new(Reason, (code_priority, params))
+                        else:
+                            reason = new(Reason, (code_waiting, params))
+            else:
+                reason = _waiting_reason(
+                    job, rules, now, start, base, t_printer, t_user, t_hold, cap_code, stagger_blocked,
+                    printers[idx], unclear[idx], open_now, row, usage, queued_s,
+                )
+            waiting[job_id] = new(Estimate, (job_id, start, pid, reason))
         if row is None:
-            ahead[m] = [1, {prio: 1}, {prio: job.submitted_at}]
+            ahead[m] = [1, {job.priority: [1, job.submitted_at]}]
         else:
             row[0] += 1
-            row[1][prio] = row[1].get(prio, 0) + 1
-            if job.submitted_at > row[2].get(prio, -math.inf):
-                row[2][prio] = job.submitted_at
+            same = row[1].get(job.priority)
+            if same is None:
+                row[1][job.priority] = [1, job.submitted_at]
+            else:
+                same[0] += 1
+                if job.submitted_at > same[1]:
+                    same[1] = job.submitted_at
     order = [job.id for job in ranked]
     return Plan(now=now, assignments=tuple(assignments), waiting=waiting, order=tuple(order))
 
@@ -1232,15 +1282,16 @@ def _queue_reason(
     """Waiting for a printer: because of fair share, higher priorities, or simply the queue."""
     if ahead is None:
         return Reason(ReasonCode.WAITING_FOR_PRINTER, params)
-    count, by_priority, latest = ahead
-    if latest.get(job.priority, -math.inf) > job.submitted_at:
+    count, by_priority = ahead
+    same = by_priority.get(job.priority)
+    if same is not None and same[1] > job.submitted_at:
         # a job of the same priority submitted later is ahead: fair share put it there
         u = usage.get(job.user)
         params["used_s"] = u.window_s if u is not None else 0.0
         params["window_s"] = window_s
         params["queued_s"] = queued_s.get(job.user, job.est_print_s)
         return Reason(ReasonCode.FAIR_SHARE, params)
-    higher = sum(n for priority, n in by_priority.items() if priority > job.priority)
+    higher = sum(v[0] for priority, v in by_priority.items() if priority > job.priority)
     if higher and 2 * higher >= count:
         params["higher"] = higher
         return Reason(ReasonCode.PRIORITY_AHEAD, params)
