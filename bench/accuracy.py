@@ -24,8 +24,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from printfleet.estimate.calibrate import Sample, fit_constants
-from printfleet.estimate.mesh import load_triangles
-from printfleet.estimate.model import DEFAULT_CONSTANTS, layer_features, predict
+from printfleet.estimate import analyse_stl
+from printfleet.estimate.model import DEFAULT_CONSTANTS, predict
 from printfleet.estimate.profile import load_profile
 
 MUST = {"time_med": 8, "time_p90": 25, "fil_med": 4, "fil_p90": 15}
@@ -50,12 +50,12 @@ def main() -> int:
     profiles = {k: load_profile(v) for k, v in _profiles(shared).items()}
     samples: list[Sample] = []
     start = time.perf_counter()
-    meshes: dict[str, np.ndarray] = {}
+    meshes: set[str] = set()
     for row in truth:
         name, key = row["model"], row["profile"]
-        if name not in meshes:
-            meshes[name] = load_triangles(shared / "models" / f"{name}.stl")
-        features = layer_features(meshes[name], profiles[key])
+        meshes.add(name)
+        # the same pipeline as production: checks, slicing, orientation repair of broken meshes
+        features = analyse_stl(shared / "models" / f"{name}.stl", profiles[key]).features
         samples.append(
             Sample(name, key, features, profiles[key], float(row["print_time_s"]), float(row["filament_mm"]))
         )
@@ -77,7 +77,7 @@ def main() -> int:
         for key, rows in groups.items():
             for name, et, eg in rows:
                 print(f"{key} {name:28s} time {et:+7.1f}%  filament {eg:+7.1f}%")
-    print(f"\n{len(samples)} rows, {len(meshes)} models, layer model for all rows in {elapsed:.1f} s\n")
+    print(f"\n{len(samples)} rows, {len(meshes)} models, analysed (load + layer model) in {elapsed:.1f} s\n")
     print(f"{'profile':8s} {'n':>3s} {'time med':>9s} {'time p90':>9s} {'fil med':>8s} {'fil p90':>8s}  must")
     ok_all = True
     for key, rows in sorted(groups.items()):

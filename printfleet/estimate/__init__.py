@@ -25,7 +25,14 @@ import numpy as np
 
 from printfleet.estimate.fit import convex_hull_xy, fits_volume, fitting_printers
 from printfleet.estimate.gcode import GcodeError, GcodeEstimate, read_gcode
-from printfleet.estimate.mesh import DEFAULT_MAX_FILE_BYTES, MeshError, MeshInfo, load_triangles, mesh_stats
+from printfleet.estimate.mesh import (
+    DEFAULT_MAX_FILE_BYTES,
+    MeshError,
+    MeshInfo,
+    load_triangles,
+    mesh_stats,
+    repair_orientation,
+)
 from printfleet.estimate.model import (
     DEFAULT_CONSTANTS,
     ModelConstants,
@@ -48,6 +55,8 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "Estimate",
+    "MeshAnalysis",
+    "analyse_stl",
     "GcodeError",
     "MeshError",
     "ProfileError",
@@ -67,6 +76,9 @@ __all__ = [
 ]
 
 GCODE_SUFFIXES = (".gcode", ".gco", ".g", ".bgcode")
+REPAIR_MAX_TRIANGLES = (
+    200_000  # orientation repair walks facets in Python; bigger meshes are left as they are
+)
 
 
 @dataclass(frozen=True)
@@ -144,15 +156,25 @@ def _mesh_warnings(info: MeshInfo, features: Any, profile: SlicerProfile) -> lis
     return warnings
 
 
-def estimate_stl(
+@dataclass(frozen=True)
+class MeshAnalysis:
+    """Whole-mesh facts, per-layer geometry and repair notes of one STL for one profile."""
+
+    info: MeshInfo
+    features: Any  # printfleet.estimate.model.LayerFeatures
+    notes: tuple[str, ...]
+    fits: tuple[str, ...] | None
+
+
+def analyse_stl(
     path: Path | str,
     profile: SlicerProfile,
     *,
     printers: Iterable[tuple[str, tuple[float, float, float]]] | None = None,
     max_bytes: int = DEFAULT_MAX_FILE_BYTES,
     constants: ModelConstants = DEFAULT_CONSTANTS,
-) -> Estimate:
-    """Estimate PrusaSlicer's time and filament for an STL file (binary or ASCII) with ``profile``.
+) -> MeshAnalysis:
+    """Load, check and slice an STL into per-layer geometry (what :func:`estimate_stl` predicts from).
 
     Raises:
         MeshError: the file is empty, truncated, not an STL, has NaN/inf coordinates or no printable triangle.
@@ -170,15 +192,45 @@ def estimate_stl(
     if printers is not None:
         hull = convex_hull_xy(_hull_candidates(vectors))
         fits = tuple(fitting_printers(hull, info.bbox_mm[2], printers))
+    bounds = (np.array(info.bbox_min_mm), np.array(info.bbox_max_mm))
     spans = [zlo, zhi] if zlo is not None else None
     del zlo, zhi
-    slices = slice_layers(
-        vectors, profile, bounds=(np.array(info.bbox_min_mm), np.array(info.bbox_max_mm)), z_spans=spans
-    )
-    del vectors  # the triangles are no longer needed: free them before the layer analysis
+    slices = slice_layers(vectors, profile, bounds=bounds, z_spans=spans)
+    # Small meshes are kept for a possible orientation repair; big ones are freed before the layer analysis.
+    kept = vectors if info.triangles <= REPAIR_MAX_TRIANGLES else None
+    del vectors
     features = features_from_slices(slices, profile, constants)
+    notes: list[str] = []
+    filled = max(features.filled_cells, 1)
+    if kept is not None and (
+        features.overlap_cells > 0.01 * filled or features.inverted_cells > 0.005 * filled
+    ):
+        fixed, flipped = repair_orientation(kept)
+        if flipped:
+            features = features_from_slices(slice_layers(fixed, profile, bounds=bounds), profile, constants)
+            notes.append(
+                f"{flipped} facets had inconsistent winding and were flipped, as PrusaSlicer's repair does"
+            )
+    return MeshAnalysis(info, features, tuple(notes), fits)
+
+
+def estimate_stl(
+    path: Path | str,
+    profile: SlicerProfile,
+    *,
+    printers: Iterable[tuple[str, tuple[float, float, float]]] | None = None,
+    max_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    constants: ModelConstants = DEFAULT_CONSTANTS,
+) -> Estimate:
+    """Estimate PrusaSlicer's time and filament for an STL file (binary or ASCII) with ``profile``.
+
+    Raises:
+        MeshError: the file is empty, truncated, not an STL, has NaN/inf coordinates or no printable triangle.
+    """
+    analysis = analyse_stl(path, profile, printers=printers, max_bytes=max_bytes, constants=constants)
+    info, features = analysis.info, analysis.features
     prediction: Prediction = predict(features, profile, constants)
-    warnings = _mesh_warnings(info, features, profile)
+    warnings = list(analysis.notes) + _mesh_warnings(info, features, profile)
     return Estimate(
         file=str(path),
         print_time_s=prediction.print_time_s,
@@ -190,7 +242,7 @@ def estimate_stl(
         bbox_mm=tuple(round(v, 3) for v in info.bbox_mm),  # type: ignore[arg-type]
         layers=prediction.layers,
         warnings=tuple(warnings),
-        fits=fits,
+        fits=analysis.fits,
     )
 
 
