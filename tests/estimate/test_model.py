@@ -69,3 +69,14 @@ def test_shared_models_land_near_prusaslicer(model: str):
         row = truth[(model, key)]
         assert est.print_time_s == pytest.approx(float(row["print_time_s"]), rel=0.15)
         assert est.filament_mm == pytest.approx(float(row["filament_mm"]), rel=0.08)
+
+
+def test_inconsistent_winding_is_repaired_like_prusaslicer(tmp_path: Path):
+    clean = box_triangles((30, 20, 10))
+    broken = clean.copy()
+    broken[6:8] = broken[6:8, ::-1]  # one side face wound the wrong way
+    good = estimate_file(write_stl(tmp_path / "good.stl", clean), SHIPPED_PROFILE)
+    fixed = estimate_file(write_stl(tmp_path / "broken.stl", broken), SHIPPED_PROFILE)
+    assert any("2 facets had inconsistent winding" in w for w in fixed.warnings)
+    assert fixed.print_time_s == pytest.approx(good.print_time_s, rel=1e-6)
+    assert fixed.filament_mm == pytest.approx(good.filament_mm, rel=1e-6)
