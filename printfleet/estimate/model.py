@@ -708,7 +708,13 @@ def features_from_slices(
             end += 1
         b = int(near_idx[end]) + 1
         lo_l, hi_l = max(a - halo, 0), min(b + halo, n_layers)
-        part = _classify_window(masks(lo_l, hi_l), lo_l, n_layers, grid, steps_eff, grow, nt, nb, constants)
+        window = masks(lo_l, hi_l)
+        # Crop to the window's occupied rows and columns (results are per-layer sums).
+        rows = np.nonzero(window.any(axis=(0, 2)))[0]
+        cols = np.nonzero(window.any(axis=(0, 1)))[0]
+        if len(rows) and len(cols):
+            window = window[:, max(rows[0] - 1, 0) : rows[-1] + 2, max(cols[0] - 1, 0) : cols[-1] + 2]
+        part = _classify_window(window, lo_l, n_layers, grid, steps_eff, grow, nt, nb, constants)
         for key, values in part.items():
             stats.setdefault(key, np.zeros(n_layers))[a:b] = values[a - lo_l : b - lo_l]
         pos = end + 1
