@@ -127,8 +127,7 @@ class MonitorLoop:
 
     def run(self, stop: StopSignal, heartbeat: Heartbeat) -> None:
         """Run until ``stop``; survives Redis and database outages (logged once each)."""
-        from printfleet.queue.dispatch import JOBS_CHANGED_CHANNEL
-        from printfleet.store import STATE_CHANGED_CHANNEL
+        from printfleet.events import JOBS_CHANGED_CHANNEL, STATE_CHANGED_CHANNEL
 
         pubsub = self.client.pubsub(ignore_subscribe_messages=True)
         last_full = 0.0

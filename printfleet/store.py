@@ -17,11 +17,11 @@ from typing import Any
 
 import redis
 
+from printfleet.events import STATE_CHANGED_CHANNEL
 from printfleet.state import PrinterState, StateFormatError
 
 logger = logging.getLogger(__name__)
 
-STATE_CHANGED_CHANNEL = "printfleet:printer:state_changed"
 _STATES_KEY = "printfleet:printer_state"
 _TS_KEY = "printfleet:printer_state_ts"
 _SIG_KEY = "printfleet:printer_state_sig"

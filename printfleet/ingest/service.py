@@ -30,6 +30,7 @@ import redis
 
 from printfleet.drivers import AuthFailed, DriverError, PrinterDriver, PrinterOffline, create_driver
 from printfleet.errors import ConfigError
+from printfleet.events import JOBS_CHANGED_CHANNEL
 from printfleet.ingest.mqtt import JOB_TOPIC, STATE_TOPIC, MqttLink, TopicRouter
 from printfleet.ingest.parse import Kind, MessageError, apply_message, parse_message, unknown_state
 from printfleet.state import PrinterState, PrinterStatus, StateSource, is_stale, offline_state, utcnow
@@ -42,8 +43,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _MAX_LOG_KEYS = 2000
-#: the dispatcher's job announcements (``printfleet.queue.dispatch.JOBS_CHANGED_CHANNEL``)
-JOBS_CHANGED_CHANNEL = "printfleet:jobs:changed"
 _BATCH_MAX = 1000
 
 

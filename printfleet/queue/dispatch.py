@@ -26,6 +26,7 @@ from sqlmodel import Session, select
 
 from printfleet import db
 from printfleet.config import FleetConfig
+from printfleet.events import JOBS_CHANGED_CHANNEL
 from printfleet.models import Job, JobStatus, Printer, User
 from printfleet.queue import policy
 from printfleet.queue.jobs import JobChanged, transition
@@ -39,7 +40,6 @@ from printfleet.store import StateStore
 
 logger = logging.getLogger(__name__)
 
-JOBS_CHANGED_CHANNEL = "printfleet:jobs:changed"
 PLAN_KEY = "printfleet:plan"
 SCHEDULE_LOCK = "printfleet:lock:schedule"
 COOLDOWN_PREFIX = "printfleet:cooldown:"
