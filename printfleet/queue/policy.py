@@ -592,6 +592,36 @@ def _rank(jobs: Sequence[QueuedJob], rules: SiteRules, usage: Mapping[str, UserU
         zero = UserUsage()
         by_submission.sort(key=lambda j: (-j.priority, usage.get(j.user, zero).window_s))
         return by_submission
+    beta = rules.backlog_weight
+    weights = rules.user_weights
+    default_weight = rules.default_weight
+    prioritised = any(map(attrgetter("priority"), by_submission))
+    if beta == 1.0 or not prioritised:
+        # One pass with no per-member loop. A member's jobs, in their priority/submission order, get the tags
+        # claim + (1 - beta) x their queued work up to and including the job, where the claim is the usage plus
+        # beta x everything they have queued (all over their weight). With beta = 1 (the default) that is the
+        # claim for every job of the member, so equal tags keep their own jobs in submission order.
+        users = list(map(attrgetter("user"), by_submission))
+        lengths = [d if d > 0 else 0.0 for d in map(attrgetter("est_print_s"), by_submission)]
+        total: dict[str, float] = {}
+        for user, d in zip(users, lengths):
+            total[user] = total.get(user, 0.0) + d
+        claim: dict[str, float] = {}
+        for user, t in total.items():
+            u = usage.get(user)
+            claim[user] = ((u.window_s if u is not None else 0.0) + beta * t) / (weights.get(user, default_weight) or 1e-9)
+        if beta == 1.0:
+            keys = list(map(claim.__getitem__, users))
+        else:
+            done: dict[str, float] = {}
+            keys = []
+            for user, d in zip(users, lengths):
+                c = done[user] = done.get(user, 0.0) + d
+                keys.append(claim[user] + (1.0 - beta) * c / (weights.get(user, default_weight) or 1e-9))
+        if prioritised:
+            keys = [k - job.priority * 1e15 for k, job in zip(keys, by_submission)]
+        # sorting indices by a list of floats is cheaper than sorting the jobs with a key function
+        return list(map(by_submission.__getitem__, sorted(range(len(keys)), key=keys.__getitem__)))
     by_user: dict[str, list[QueuedJob]] = {}
     for job in by_submission:
         own = by_user.get(job.user)
@@ -600,9 +630,6 @@ def _rank(jobs: Sequence[QueuedJob], rules: SiteRules, usage: Mapping[str, UserU
         else:
             own.append(job)
     tags: dict[str, float] = {}
-    beta = rules.backlog_weight
-    weights = rules.user_weights
-    default_weight = rules.default_weight
     for user, own in by_user.items():
         if len(own) > 1 and own[0].priority != own[-1].priority:
             own.sort(key=lambda j: -j.priority)  # stable: by submission within a priority

@@ -252,6 +252,88 @@ def test_fair_share_counts_recent_usage() -> None:
     assert assigned(result) == {"a": "p1"}
 
 
+def test_fair_share_keeps_a_members_own_jobs_in_submission_order() -> None:
+    # with these lengths, adding and subtracting the backlog job by job used to leave round-off in the tags
+    # that put a2 ahead of a0 and a1
+    now = at(MON, 10)
+    lengths = [9023.9, 19865.7, 13696.4, 21978.8]
+    jobs = [job(f"a{k}", submitted_at=now - 600 + k, est_print_s=d) for k, d in enumerate(lengths)]
+    usage = {"ann": UserUsage(window_s=31286.0)}
+    assert plan([printer(status=PrinterStatus.PRINTING, available_at=now + H)], jobs, rules(), now, usage).order == (
+        "a0", "a1", "a2", "a3",
+    )
+    # a higher priority still goes first among the member's own jobs, and across members by claim
+    jobs.append(job("urgent", submitted_at=now, priority=1))
+    jobs.append(job("bob", user="bob", submitted_at=now))
+    result = plan([printer(status=PrinterStatus.PRINTING, available_at=now + H)], jobs, rules(), now, usage)
+    assert result.order == ("urgent", "bob", "a0", "a1", "a2", "a3")
+
+
+@pytest.mark.parametrize("backlog_weight", [0.0, 0.5])
+def test_backlog_weight_below_one_lets_short_jobs_of_a_member_go_first(backlog_weight: float) -> None:
+    now = at(MON, 10)
+    busy = [printer(status=PrinterStatus.PRINTING, available_at=now + H)]
+    jobs = [
+        job("long", user="ann", submitted_at=now - 600, est_print_s=6 * H),
+        job("short", user="bob", submitted_at=now - 60, est_print_s=H),
+        job("bob2", user="bob", submitted_at=now - 30, est_print_s=H),
+    ]
+    # tags: ann 6 h; bob beta x 2 h queued + (1 - beta) x 1 h, then 2 h of it: both ahead of ann's
+    assert plan(busy, jobs, rules(backlog_weight=backlog_weight), now).order == ("short", "bob2", "long")
+    heavy = {"bob": UserUsage(window_s=10 * H)}
+    assert plan(busy, jobs, rules(backlog_weight=backlog_weight), now, heavy).order == ("long", "short", "bob2")
+
+
+def test_estimate_uses_the_kind_of_printer_that_frees_up_first() -> None:
+    now = at(MON, 10)
+    fleet = [
+        printer("mk3-a", status=PrinterStatus.PRINTING, available_at=now + 3 * H),
+        printer("mk3-b", status=PrinterStatus.PRINTING, available_at=now + 3 * H),
+        printer("xl", build_volume_mm=(360.0, 360.0, 360.0), status=PrinterStatus.PRINTING, available_at=now + H),
+        printer("xl-red", build_volume_mm=(360.0, 360.0, 360.0), colour="red", status=PrinterStatus.PRINTING,
+                available_at=now + H),
+    ]
+    jobs = [
+        job("a", submitted_at=now - 300, colour="black"),  # fits all black printers: the XL frees up first
+        job("b", submitted_at=now - 200, colour="black"),  # then the two MK3s tie at +3 h: the first of them
+        job("c", submitted_at=now - 100, colour="black"),
+        job("big", user="bob", submitted_at=now - 50, bbox_mm=(340.0, 20.0, 50.0), colour="black"),  # XL only
+    ]
+    result = plan(fleet, jobs, rules(ordering=Ordering.FIFO), now)
+    est = result.waiting
+    assert (est["a"].printer_id, est["a"].start_at) == ("xl", now + H)
+    assert (est["b"].printer_id, est["b"].start_at) == ("xl", now + 2 * H)
+    assert (est["c"].printer_id, est["c"].start_at) == ("mk3-a", now + 3 * H)
+    assert (est["big"].printer_id, est["big"].start_at) == ("xl", now + 3 * H)
+
+
+@pytest.mark.parametrize(
+    ("bbox", "fits"),
+    [
+        ((170.0, 170.0, 170.0), {"mini", "mk3", "xl"}),  # fits every printer
+        ((170.0, 170.0, 200.0), {"mk3", "xl"}),  # too tall for the MINI
+        ((240.0, 100.0, 10.0), {"mk3", "xl"}),
+        ((255.0, 20.0, 10.0), {"mk3", "xl"}),  # fits the MK3 only turned about Z
+        ((340.0, 20.0, 10.0), {"xl"}),  # longer than the MK3 bed's diagonal
+        ((20.0, 340.0, 10.0), {"xl"}),
+    ],
+)
+def test_each_part_is_matched_against_every_build_volume(bbox: tuple[float, float, float], fits: set[str]) -> None:
+    now = at(MON, 10)
+    fleet = [
+        printer("mini", build_volume_mm=(180.0, 180.0, 180.0)),
+        printer("mk3", build_volume_mm=(250.0, 210.0, 210.0)),
+        printer("xl", build_volume_mm=(360.0, 360.0, 360.0)),
+    ]
+    for pid in ("mini", "mk3", "xl"):
+        only = [p for p in fleet if p.id == pid]
+        result = plan(only, [job(bbox_mm=bbox)], rules(), now)
+        assert (assigned(result) == {"j1": pid}) == (pid in fits), pid
+    # on the whole fleet it takes the smallest printer it fits
+    smallest = min(fits, key=["mini", "mk3", "xl"].index)
+    assert assigned(plan(fleet, [job(bbox_mm=bbox)], rules(), now)) == {"j1": smallest}
+
+
 def test_least_used_and_fifo_orderings() -> None:
     now = at(MON, 10)
     jobs = [job("a", user="ann", submitted_at=now - 600), job("b", user="bob", submitted_at=now - 60)]
