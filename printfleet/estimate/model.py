@@ -206,9 +206,8 @@ def _chain(layer, x1, y1, x2, y2):
     pos = np.searchsorted(sorted_keys, k_end)
     np.minimum(pos, n - 1, out=pos)
     found = sorted_keys[pos] == k_end
-    del sorted_keys, k_end
     nxt = np.where(found, order[pos], np.int32(-1)).astype(np.int32)
-    del order, pos, found
+    del sorted_keys, k_end, order, pos, found
     # Loop labels: propagate the minimum index along the successor pointers (pointer doubling).
     idx = np.arange(n, dtype=np.int32)
     label = idx.copy()
@@ -224,7 +223,7 @@ def _chain(layer, x1, y1, x2, y2):
         if track_dead:
             dead |= dead[ptr]
         ptr = ptr[ptr]
-        if k >= 2:
+        if k >= 3 and k % 2 == 1:
             ok = (label[has] == np.minimum(has, label[nxt_has])).all()
             if ok and track_dead:
                 ok = (dead[has] == dead[nxt_has]).all()
