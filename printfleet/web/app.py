@@ -161,6 +161,11 @@ def create_app(settings: Settings) -> FastAPI:
             return render(request, get_lang(request), "error.html", user=None, status_code=status, message=str(exc))
         return JSONResponse({"detail": str(exc)}, status_code=status)
 
+    @app.exception_handler(redis.RedisError)
+    async def redis_error(request: Request, exc: redis.RedisError) -> Response:
+        logger.warning("Redis is unavailable: %s", exc)
+        return JSONResponse({"detail": "Redis is unavailable; try again in a moment"}, status_code=503)
+
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         problems = []

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
 from printfleet import db
@@ -85,7 +86,14 @@ async def _check_csrf(request: Request, session_data: SessionData) -> None:
         raise HTTPException(403, detail="missing or wrong CSRF token (send the X-CSRF-Token header)")
 
 
-async def get_optional_user(request: Request, session: SessionDep) -> User | None:
+bearer_scheme = HTTPBearer(auto_error=False, description="an API token from `printfleet tokens create`")
+
+
+async def get_optional_user(
+    request: Request,
+    session: SessionDep,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)] = None,
+) -> User | None:
     """The user behind a bearer token or the session cookie, or ``None`` for an anonymous request.
 
     Raises:

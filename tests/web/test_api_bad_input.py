@@ -12,6 +12,7 @@ from sqlmodel import Session, func, select
 from printfleet import db
 from printfleet.models import Job
 from printfleet.settings import Settings
+from printfleet.web.app import create_app
 from tests.web.conftest import GCODE, Actor, box_stl, upload_job
 
 
@@ -192,3 +193,17 @@ def test_malformed_action_bodies(client: TestClient, actors: dict[str, Actor], w
     assert client.get(f"/api/jobs/{job['id']}", headers=actors["maker_a"].headers).json()["status"] == "queued"
     big = client.post(f"/api/jobs/{job['id']}/cancel", headers=headers, content=b" " * 2_000_000)
     assert big.status_code == 413
+
+
+def test_redis_down(web_settings: Settings, actors: dict[str, Actor], redis_factory) -> None:  # noqa: ANN001
+    private = redis_factory(appendonly=False)
+    settings = web_settings.model_copy(update={"redis_url": private.url})
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/healthz").status_code == 200
+        private.stop()
+        assert client.get("/api/printers").status_code == 200  # served from the web process's board
+        assert client.get("/wall").status_code == 200
+        assert client.get("/healthz").status_code == 503
+        response = client.post("/api/uploads", headers=actors["maker_a"].headers,
+                               files={"file": ("a.stl", box_stl(), "model/stl")})
+        assert response.status_code == 503 and "Redis" in response.json()["detail"]

@@ -151,3 +151,12 @@ def test_sign_in_is_rate_limited_per_name(client: TestClient, actors: dict[str, 
     blocked = client.post("/login", data={"name": "staff", "password": PASSWORD}, follow_redirects=False)
     assert blocked.status_code == 429 and "pf_session" not in blocked.cookies
     assert client.post("/login", data={"name": "maker-a", "password": PASSWORD}, follow_redirects=False).status_code == 303
+
+
+def test_job_lookup_and_wall_qr_code(client: TestClient, actors: dict[str, Actor]) -> None:
+    job = upload_job(client, actors["maker_a"])
+    assert "<form" in client.get("/j").text
+    found = client.get("/j", params={"code": job["code"].lower()}, follow_redirects=False)
+    assert found.status_code == 303 and found.headers["location"] == f"/j/{job['code']}"
+    wall = client.get("/wall")
+    assert "<svg" in wall.text and "http://testserver/j" in wall.text

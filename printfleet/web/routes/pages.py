@@ -7,10 +7,13 @@ posts the actions to the JSON API with the CSRF token, and follows ``/events`` (
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
 import redis
+import segno
+from markupsafe import Markup
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from sqlmodel import col, select
@@ -185,7 +188,22 @@ def read_staff_console(request: Request, session: SessionDep, user: OptionalUser
 @router.get("/wall")
 def read_wall(request: Request, lang: LangDep, hub: HubDep) -> Response:
     """The kiosk screen: printers, queue with estimated starts, ready for pickup. No personal data."""
-    return render(request, lang, "wall.html", user=None, printers=hub.printers())
+    lookup = str(request.base_url) + "j"
+    return render(request, lang, "wall.html", user=None, printers=hub.printers(), lookup_url=lookup,
+                  qr_svg=Markup(_qr_svg(lookup)))
+
+
+@lru_cache(maxsize=8)
+def _qr_svg(url: str) -> str:
+    return segno.make(url, error="m").svg_inline(scale=5, dark="#f2f5f8", light=None)
+
+
+@router.get("/j")
+def read_job_lookup(request: Request, lang: LangDep, code: Annotated[str | None, Query(max_length=12)] = None) -> Response:
+    """Type a job code (the wall's QR code leads here)."""
+    if code and code.strip():
+        return RedirectResponse("/j/" + quote(code.strip().upper()), status_code=303)
+    return render(request, lang, "job_lookup.html", user=None)
 
 
 @router.get("/j/{code}")
