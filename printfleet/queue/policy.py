@@ -684,6 +684,7 @@ def plan(
     # -- printers into capability classes -------------------------------------------------------
     classes: list[_Class] = []
     class_of: dict[tuple[Any, ...], _Class] = {}
+    raw_keys: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # printers' own fields -> the class key
     free_at: list[float] = [0.0] * len(printers)
     idle_now: list[bool] = [False] * len(printers)
     unclear: list[bool] = [False] * len(printers)
@@ -699,15 +700,18 @@ def plan(
             running_by_user.setdefault(p.current_user, []).append(max(p.available_at or now, now))
         if p.maintenance or p.status in _UNUSABLE:
             continue
-        volume = tuple(p.build_volume_mm)
-        key = (
-            (max(volume[0], volume[1]), min(volume[0], volume[1]), volume[2]),
-            round(p.nozzle_mm, 3),
-            _norm_material(p.material),
-            _norm_colour(p.colour),
-            frozenset(t.lower() for t in p.tags),
-            frozenset(_norm_material(m) for m in p.loadable_materials) if swaps else frozenset(),
-        )
+        raw = (p.build_volume_mm, p.nozzle_mm, p.material, p.colour, p.tags, p.loadable_materials)
+        key = raw_keys.get(raw)
+        if key is None:
+            volume = tuple(p.build_volume_mm)
+            key = raw_keys[raw] = (
+                (max(volume[0], volume[1]), min(volume[0], volume[1]), volume[2]),
+                round(p.nozzle_mm, 3),
+                _norm_material(p.material),
+                _norm_colour(p.colour),
+                frozenset(t.lower() for t in p.tags),
+                frozenset(_norm_material(m) for m in p.loadable_materials) if swaps else frozenset(),
+            )
         cls = class_of.get(key)
         if cls is None:
             cls = _Class(len(classes), key[0], key[1], key[2], key[3], key[4], key[5], [])  # type: ignore[arg-type]
@@ -769,6 +773,7 @@ def plan(
     # (one pass over every job: written for speed, see bench/policy.py)
     waiting: dict[str, Estimate] = {}
     eligible: list[QueuedJob] = []
+    queued_s: dict[str, float] = {}  # per member, the work they have queued (eligible jobs)
     cal.is_open(now)  # builds the calendar around now, so max_window_s is known
     pending, rejected = ApprovalState.PENDING, ApprovalState.REJECTED
     longest = -1.0 if cal.never_open else cal.max_window_s + margin + _EPS
@@ -832,6 +837,7 @@ def plan(
             continue
         by_job[job.id] = info
         eligible.append(job)
+        queued_s[job.user] = queued_s.get(job.user, 0.0) + job.est_print_s
     ranked = _rank(eligible, rules, usage)
 
     # -- long-job share (fair only) -------------------------------------------------------------
@@ -900,11 +906,10 @@ def plan(
 
         # pressure: how much of the waiting work each class could take (shared among the classes a job fits)
         by_fit: dict[int, tuple[list[tuple[_Class, bool]], list[QueuedJob]]] = {}
-        for job in ranked:
-            fit = compatible(job)
-            entry = by_fit.get(id(fit))
+        for job, info in zip(ranked, map(by_job.__getitem__, map(attrgetter("id"), ranked))):
+            entry = by_fit.get(id(info))
             if entry is None:
-                by_fit[id(fit)] = (fit, [job])
+                by_fit[id(info)] = (info[0], [job])
             else:
                 entry[1].append(job)
         pressure = [0.0] * len(classes)
@@ -1039,9 +1044,6 @@ def plan(
     tz = rules.tz if (day_cap is not None or week_cap is not None) else None
     # material -> [jobs ranked ahead, {priority: [jobs, latest submission]}]
     ahead: dict[str, list[Any]] = {}
-    queued_s: dict[str, float] = {}
-    for job in ranked:
-        queued_s[job.user] = queued_s.get(job.user, 0.0) + job.est_print_s
     used_s = {user: u.window_s for user, u in usage.items()}
     earliest = cal.earliest_start
     # the calendar only ever appends windows while planning (all queries are >= now), so these lists stay valid
