@@ -18,10 +18,12 @@ How a plan is made
    * ``fifo``: priority, then submission time (what the dispatch issue asks for first).
    * ``least-used``: priority, then the member's printer-seconds in the fair-share window, then
      submission. The obvious fair rule, kept as the benchmark's baseline.
-   * ``fair`` (default): weighted fair queueing over printer-time. A member's *claim* is the weighted
-     printer-seconds they used in the window plus everything they have queued (``backlog_weight``);
-     their jobs, in their own priority/submission order, get finish tags ``claim + print_s / weight``
-     accumulated job by job. Jobs are served by priority, then smallest tag. Unlike "least used first",
+   * ``fair`` (default): weighted fair queueing over printer-time. A member's *claim* is the
+     printer-seconds they used in the window plus ``backlog_weight`` x everything they have queued, over
+     their weight; their jobs, in their own priority/submission order, get the tags ``claim + (1 -
+     backlog_weight) x their queued work up to and including the job / weight``. With the default
+     ``backlog_weight`` of 1 every job of a member has the member's claim as its tag (and their own jobs
+     keep their submission order). Jobs are served by priority, then smallest tag. Unlike "least used first",
      a member with a batch of 40 queued jobs is charged for the batch *before* it runs, so one short job
      from somebody else is not stuck behind it; and the tag includes the job's own length, so among
      light members short jobs go first, while a long job's tag does not grow as it waits (no starvation).
@@ -53,7 +55,9 @@ How a plan is made
    (:class:`ReasonCode` plus parameters), and :func:`render_reason` turns it into a sentence.
 
 Performance: printers are grouped into capability classes and each class keeps a heap of free times,
-so a plan costs about O(jobs x classes a job fits + jobs log jobs).
+so a plan costs about O(jobs x classes a job fits + jobs log jobs). The passes over every job (eligibility,
+ranking, estimates) are written for CPython's speed: caches per job signature, no per-job function calls
+in the common case. ``bench/policy.py`` measures 1,000 printers and 20,000 jobs.
 """
 
 from __future__ import annotations

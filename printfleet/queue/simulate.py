@@ -361,7 +361,11 @@ class SimResult:
         return sum(values) / len(values) if values else 0.0  # type: ignore[arg-type]
 
     def jain_index(self) -> float:
-        """Jain's index over users of ``print_s / (print_s + avoidable wait)`` (1 = all served alike)."""
+        """Jain's index over users of ``print_s / (print_s + avoidable wait)`` (1 = all served alike).
+
+        Summed over each user's jobs that ran; users none of whose jobs ran have no figure. See
+        ``docs/workloads.md`` for why this figure.
+        """
         xs: list[float] = []
         for row in self.user_stats().values():
             if row["print_s"] > 0:

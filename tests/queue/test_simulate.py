@@ -92,6 +92,28 @@ def test_fair_lets_the_light_user_in_after_one_heavy_job() -> None:
     assert m["utilisation"] == pytest.approx(1.0)
 
 
+def test_jain_index_counts_only_waits_a_policy_could_avoid_and_members_who_printed() -> None:
+    rules = SiteRules(
+        timezone="UTC",
+        opening_hours={0: ((dt.time(9), dt.time(17)),)},
+        unattended_printing=False,
+        closing_margin_s=0,
+        long_job_share=None,
+    )
+    jobs = [
+        wjob("night", "ann", 1 * H, H),  # submitted at 01:00: waits 8 h, all of it forced by the opening hours
+        wjob("day", "bob", 10 * H, H),  # starts at once
+        wjob("big", "cat", 10 * H, H, bbox_mm=(400.0, 400.0, 10.0)),  # never prints: no figure for cat
+    ]
+    result = simulate(one_printer(2), jobs, rules)
+    assert result.metrics()["per_user"]["ann"]["mean_wait_s"] == 8 * H
+    assert result.jain_index() == pytest.approx(1.0)
+    # one member kept waiting by another's print: two figures, 1 and 1 h / (1 h + 1 h)
+    jobs = [wjob("a", "ann", 10 * H, H), wjob("b", "bob", 10 * H + 1, H)]
+    x = H / (H + H - 1)
+    assert simulate(one_printer(), jobs, rules).jain_index() == pytest.approx((1 + x) ** 2 / (2 * (1 + x * x)))
+
+
 def test_opening_hours_forced_waits_are_not_avoidable_and_nothing_runs_while_closed() -> None:
     rules = SiteRules(
         timezone="UTC",
