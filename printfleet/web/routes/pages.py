@@ -195,7 +195,7 @@ def read_wall(request: Request, lang: LangDep, hub: HubDep) -> Response:
 
 @lru_cache(maxsize=8)
 def _qr_svg(url: str) -> str:
-    return segno.make(url, error="m").svg_inline(scale=5, dark="#f2f5f8", light=None)
+    return segno.make(url, error="m").svg_inline(scale=5, dark="#0e1620", light="#ffffff", border=3)
 
 
 @router.get("/j")
