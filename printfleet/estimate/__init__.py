@@ -144,14 +144,14 @@ def _mesh_warnings(info: MeshInfo, features: Any, profile: SlicerProfile) -> lis
         )
     if features.inverted_cells > 0.005 * filled:
         warnings.append("inverted shell: part of the mesh has inward-facing triangles")
-    if info.volume_mm3 < 1e-6 or features.filled_cells == 0:
+    if info.volume_mm3 < 1e-6 or not np.any(features.area_mm2 > 0):
         warnings.append("the mesh encloses no volume; nothing would be printed")
     height = info.bbox_mm[2]
     if height > profile.max_print_height_mm + 1e-6:
         warnings.append(
             f"taller ({height:.1f} mm) than the profile's max print height ({profile.max_print_height_mm:g} mm)"
         )
-    if features.filled_cells and features.raster_area_mm2[0] <= 0:
+    if np.any(features.area_mm2 > 0) and features.area_mm2[0] <= 0:
         warnings.append("nothing touches the bed on the first layer; PrusaSlicer will refuse it")
     return warnings
 

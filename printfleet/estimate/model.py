@@ -434,22 +434,24 @@ def _classify_window(
     del exposed_top, exposed_bottom
     # Shells propagate top_solid_layers down and bottom_solid_layers up (discover_horizontal_shells).
     shell = top_cells | bottom_cells
-    for j in range(1, nt):
+    for j in range(1, min(nt, n_win)):
         shell[: n_win - j] |= top_cells[j:] & interior[: n_win - j]
-    for j in range(1, nb):
+    for j in range(1, min(nb, n_win)):
         shell[j:] |= bottom_cells[: n_win - j] & interior[j:]
     if constants.vertical_shells:
         # ensure_vertical_shell_thickness: infill area not inside the infill area of every layer within
         # the top/bottom shell range becomes solid, so sloped walls keep their shell thickness.
         covered = np.ones_like(mask)
         for j in range(1, nt):
-            covered[: n_win - j] &= interior[j:]
+            if j < n_win:
+                covered[: n_win - j] &= interior[j:]
             if first + n_win >= n_layers:
-                covered[n_win - j :] = False
+                covered[max(n_win - j, 0) :] = False
         for j in range(1, nb):
-            covered[j:] &= interior[: n_win - j]
+            if j < n_win:
+                covered[j:] &= interior[: n_win - j]
             if first == 0:
-                covered[:j] = False
+                covered[: min(j, n_win)] = False
         vshell = interior & ~covered & ~shell
         del covered
         # PrusaSlicer's opening drops strips narrower than ~0.65 line spacing. One-cell strips on the raster
@@ -511,6 +513,7 @@ def slice_layers(
     height = float(hi[2] - lo[2])
     tops, heights = _layer_planes(height, profile)
     z_mid = tops - heights / 2 + _Z_EPS
+    z_mid[0] = min(z_mid[0], height / 2)  # an object thinner than the first layer is cut through its middle
     segments = _slice_segments(vectors, z_mid, origin, z_spans)
     return Slices(tops, heights, lo, hi, segments)
 

@@ -80,3 +80,12 @@ def test_inconsistent_winding_is_repaired_like_prusaslicer(tmp_path: Path):
     assert any("2 facets had inconsistent winding" in w for w in fixed.warnings)
     assert fixed.print_time_s == pytest.approx(good.print_time_s, rel=1e-6)
     assert fixed.filament_mm == pytest.approx(good.filament_mm, rel=1e-6)
+
+
+@pytest.mark.parametrize("size", [(1, 1, 0.1), (50, 50, 0.4), (0.3, 10, 30), (240, 200, 5)])
+def test_odd_shapes_are_estimated(tmp_path: Path, size: tuple[float, float, float]):
+    est = estimate_file(write_stl(tmp_path / "odd.stl", box_triangles(size)), SHIPPED_PROFILE)
+    assert est.print_time_s > 0 and est.filament_mm > 0
+    assert est.warnings == ()
+    # never more filament than the solid volume (plus skirt and first-layer squish)
+    assert est.filament_mm * 2.405 < size[0] * size[1] * size[2] * 1.1 + 200
