@@ -37,7 +37,7 @@ _Z_EPS = 1e-5
 
 @dataclass(frozen=True)
 class ModelConstants:
-    """Free constants of the physics model, fitted on the shared set (``printfleet.estimate.fit``)."""
+    """Free constants of the physics model, fitted on the shared set (``printfleet.estimate.calibrate``)."""
 
     solid_grow_mm: float = 3.0  # top/bottom surfaces grown into the infill area (PrusaSlicer's 3 mm margin)
     vertical_shells: bool = True  # ensure_vertical_shell_thickness
