@@ -203,11 +203,21 @@ def _chain(layer, x1, y1, x2, y2):
     order = np.argsort(k_start).astype(np.int32)
     sorted_keys = k_start[order]
     del k_start
-    pos = np.searchsorted(sorted_keys, k_end)
-    np.minimum(pos, n - 1, out=pos)
-    found = sorted_keys[pos] == k_end
-    nxt = np.where(found, order[pos], np.int32(-1)).astype(np.int32)
-    del sorted_keys, k_end, order, pos, found
+    nxt = None
+    if n > 1 and bool((sorted_keys[1:] != sorted_keys[:-1]).all()):
+        # Unique start points: if the end points are the same set, matching the two sorted lists pairs them.
+        order_end = np.argsort(k_end)
+        if np.array_equal(sorted_keys, k_end[order_end]):
+            nxt = np.empty(n, dtype=np.int32)
+            nxt[order_end] = order
+        del order_end
+    if nxt is None:
+        pos = np.searchsorted(sorted_keys, k_end)
+        np.minimum(pos, n - 1, out=pos)
+        found = sorted_keys[pos] == k_end
+        nxt = np.where(found, order[pos], np.int32(-1)).astype(np.int32)
+        del pos, found
+    del sorted_keys, k_end, order
     # Loop labels: propagate the minimum index along the successor pointers (pointer doubling).
     idx = np.arange(n, dtype=np.int32)
     label = idx.copy()
