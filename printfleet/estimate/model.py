@@ -134,14 +134,16 @@ def _slice_segments(
         z_spans.clear()  # the caller handed them over: free them before the segments are allocated
     layer_out = np.empty(total, np.int32)
     x1o, y1o, x2o, y2o, nzo = (np.empty(total, np.float32) for _ in range(5))
+    origin32 = origin.astype(np.float32)
+    z_mid32 = z_mid.astype(np.float32)
     pos = 0
     for a, (k0, cnt) in zip(range(0, n, _CHUNK), spans):
         keep = np.nonzero(cnt > 0)[0]
         if len(keep) == 0:
             continue
         k0, cnt = k0.astype(np.int64), cnt.astype(np.int64)
-        v = vectors[a + keep].astype(np.float64)
-        v -= origin
+        v = vectors[a + keep].astype(np.float32)
+        v -= origin32
         k0, cnt = k0[keep], cnt[keep]
         z = v[:, :, 2]
         e1 = v[:, 1] - v[:, 0]
@@ -150,13 +152,13 @@ def _slice_segments(
         ny = e1[:, 2] * e2[:, 0] - e1[:, 0] * e2[:, 2]
         nz = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
         norm = np.sqrt(nx * nx + ny * ny + nz * nz)
-        norm[norm == 0] = 1.0
+        norm[norm == 0] = 1
         order = np.argsort(z, axis=1)
         s = np.take_along_axis(v, order[:, :, None], axis=1)  # vertices sorted by z: lo, mid, hi
         tri = np.repeat(np.arange(len(v)), cnt)
         first = np.repeat(np.cumsum(cnt) - cnt, cnt)
         layer = k0[tri] + (np.arange(len(tri)) - first)
-        zp = z_mid[layer]
+        zp = z_mid32[layer]
         lo, mid, hi = s[tri, 0], s[tri, 1], s[tri, 2]
         # Point on the long edge lo-hi.
         t = (zp - lo[:, 2]) / (hi[:, 2] - lo[:, 2])
