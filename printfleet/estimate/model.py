@@ -153,13 +153,20 @@ def _slice_segments(
         nz = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
         norm = np.sqrt(nx * nx + ny * ny + nz * nz)
         norm[norm == 0] = 1
-        order = np.argsort(z, axis=1)
-        s = np.take_along_axis(v, order[:, :, None], axis=1)  # vertices sorted by z: lo, mid, hi
-        tri = np.repeat(np.arange(len(v)), cnt)
-        first = np.repeat(np.cumsum(cnt) - cnt, cnt)
-        layer = k0[tri] + (np.arange(len(tri)) - first)
+        # Vertices by z: lowest, middle, highest (spanning triangles are never flat, so lo != hi).
+        rows = np.arange(len(v))
+        i_lo = z.argmin(axis=1)
+        i_hi = z.argmax(axis=1)
+        i_mid = 3 - i_lo - i_hi
+        if bool((cnt == 1).all()):
+            tri = rows
+            layer = k0
+        else:
+            tri = np.repeat(rows, cnt)
+            first = np.repeat(np.cumsum(cnt) - cnt, cnt)
+            layer = k0[tri] + (np.arange(len(tri)) - first)
         zp = z_mid32[layer]
-        lo, mid, hi = s[tri, 0], s[tri, 1], s[tri, 2]
+        lo, mid, hi = v[tri, i_lo[tri]], v[tri, i_mid[tri]], v[tri, i_hi[tri]]
         # Point on the long edge lo-hi.
         t = (zp - lo[:, 2]) / (hi[:, 2] - lo[:, 2])
         pax = lo[:, 0] + t * (hi[:, 0] - lo[:, 0])
