@@ -323,7 +323,7 @@ def _dilate_box(mask: np.ndarray, radius: int) -> np.ndarray:
     out = mask
     for axis in (2, 1):
         n = out.shape[axis]
-        cs = np.cumsum(out, axis=axis, dtype=np.int32)
+        cs = np.cumsum(out, axis=axis, dtype=np.int16 if n < 32000 else np.int32)
         hi = np.take(cs, np.minimum(np.arange(n) + radius, n - 1), axis=axis)
         lo_idx = np.arange(n) - radius - 1
         lo = np.take(cs, np.maximum(lo_idx, 0), axis=axis)
@@ -388,10 +388,11 @@ def _rasterise(layer, x1, y1, x2, y2, n_layers, x0, y0, cell, nx, ny):
     xc = sx1 + (yc - sy1) * (sx2 - sx1) / (sy2 - sy1)
     col = np.clip(np.ceil((xc - x0) / cell - 0.5).astype(np.int64), 0, nx)
     sign = np.where(sy2 > sy1, -1, 1)  # CCW outline: left edges go down
-    winding = np.zeros((n_layers, ny, nx + 1), dtype=np.int16)
+    # int8 winding numbers: a cell covered by more than 127 shells does not occur in practice.
+    winding = np.zeros((n_layers, ny, nx + 1), dtype=np.int8)
     flat = (layer[seg].astype(np.int64) * ny + row) * (nx + 1) + col
-    np.add.at(winding.reshape(-1), flat, sign.astype(np.int16))
-    np.cumsum(winding, axis=2, out=winding)
+    np.add.at(winding.reshape(-1), flat, sign.astype(np.int8))
+    np.cumsum(winding, axis=2, out=winding, dtype=np.int8)
     return winding[:, :, :nx]
 
 
