@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from printfleet.errors import UserError
 from printfleet.estimate.fit import convex_hull_xy, fits_volume, fitting_printers
 from printfleet.estimate.gcode import GcodeError, GcodeEstimate, read_gcode
 from printfleet.estimate.mesh import (
@@ -67,6 +69,7 @@ __all__ = [
     "SlicerProfile",
     "SlicerTimeout",
     "estimate_file",
+    "estimate_files",
     "estimate_gcode",
     "estimate_stl",
     "fits_volume",
@@ -284,6 +287,40 @@ def estimate_gcode(path: Path | str, profile: SlicerProfile | None = None) -> Es
         source=result.source,
         warnings=result.warnings,
     )
+
+
+def estimate_files(
+    paths: Iterable[Path | str],
+    profile: SlicerProfile | Path | str,
+    *,
+    printers: Iterable[tuple[str, tuple[float, float, float]]] | None = None,
+    max_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    workers: int | None = None,
+) -> Iterator[tuple[Path | str, Estimate | UserError]]:
+    """Estimate many files on a thread pool (numpy releases the GIL), yielding results in input order.
+
+    Each item is ``(path, Estimate)`` or ``(path, UserError)`` for a file that cannot be estimated.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    if not isinstance(profile, SlicerProfile):
+        profile = load_profile(profile)
+    printer_list = list(printers) if printers is not None else None
+    paths = list(paths)
+    workers = max(1, min(workers or os.cpu_count() or 1, len(paths) or 1))
+
+    def one(path: Path | str) -> Estimate | UserError:
+        try:
+            return estimate_file(path, profile, printers=printer_list, max_bytes=max_bytes)
+        except UserError as exc:
+            return exc
+
+    if workers == 1:
+        for path in paths:
+            yield path, one(path)
+        return
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="estimate") as pool:
+        yield from zip(paths, pool.map(one, paths))
 
 
 def estimate_file(

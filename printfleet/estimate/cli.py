@@ -54,30 +54,37 @@ def estimate(
 ) -> None:
     """Estimate print time and filament of models without slicing (or exactly, with --slice)."""
     from printfleet.errors import UserError
-    from printfleet.estimate import Estimate, estimate_file, load_profile, slice_model
+    from printfleet.estimate import Estimate, estimate_files, load_profile, slice_model
 
     loaded = load_profile(profile)
     printers = _load_printers(config)
     results: list[Estimate] = []
     failures: list[str] = []
     max_bytes = int(max_mb * 1e6)
-    for path in files:
-        try:
-            est = estimate_file(path, loaded, printers=printers, max_bytes=max_bytes)
-            if slice_ and est.source == "model":
+
+    def fail(exc: UserError) -> None:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        failures.append(message)
+        typer.echo(f"printfleet: {message}", err=True)
+
+    # Files are estimated on a thread pool (one per core); results come back in the order given.
+    for path, est in estimate_files(files, loaded, printers=printers, max_bytes=max_bytes):
+        if isinstance(est, UserError):
+            fail(est)
+            continue
+        if slice_ and est.source == "model":
+            try:
                 with tempfile.TemporaryDirectory(prefix="printfleet-slice-") as tmp:
                     res = slice_model(path, profile, Path(tmp) / "out.gcode")
-                est.extra.update(
-                    slicer_print_time_s=res.print_time_s,
-                    slicer_filament_mm=res.filament_mm,
-                    slicer_filament_g=res.filament_g,
-                    slice_s=round(res.elapsed_s, 2),
-                )
-        except UserError as exc:
-            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            failures.append(message)
-            typer.echo(f"printfleet: {message}", err=True)
-            continue
+            except UserError as exc:
+                fail(exc)
+                continue
+            est.extra.update(
+                slicer_print_time_s=res.print_time_s,
+                slicer_filament_mm=res.filament_mm,
+                slicer_filament_g=res.filament_g,
+                slice_s=round(res.elapsed_s, 2),
+            )
         results.append(est)
         if as_json:
             sys.stdout.write(json.dumps(est.to_dict()) + "\n")
