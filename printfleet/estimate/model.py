@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -114,6 +115,7 @@ def _slice_segments(
     n = len(vectors)
     spans = []
     total = 0
+    starts = [0]
     zm = z_mid + origin[2]
     for a in range(0, n, _CHUNK):
         if z_spans is not None:
@@ -130,17 +132,20 @@ def _slice_segments(
             )
         )
         total += int(cnt.sum())
+        starts.append(total)
     if isinstance(z_spans, list):
         z_spans.clear()  # the caller handed them over: free them before the segments are allocated
     layer_out = np.empty(total, np.int32)
     x1o, y1o, x2o, y2o, nzo = (np.empty(total, np.float32) for _ in range(5))
     origin32 = origin.astype(np.float32)
     z_mid32 = z_mid.astype(np.float32)
-    pos = 0
-    for a, (k0, cnt) in zip(range(0, n, _CHUNK), spans):
+
+    def fill(ci: int) -> None:
+        a, pos = ci * _CHUNK, starts[ci]
+        k0, cnt = spans[ci]
         keep = np.nonzero(cnt > 0)[0]
         if len(keep) == 0:
-            continue
+            return
         k0, cnt = k0.astype(np.int64), cnt.astype(np.int64)
         v = vectors[a + keep].astype(np.float32)
         v -= origin32
@@ -190,8 +195,17 @@ def _slice_segments(
         x2o[sl] = np.where(flip, pax, pbx)
         y2o[sl] = np.where(flip, pay, pby)
         nzo[sl] = (nz / norm)[tri]
-        pos += m
-    return layer_out[:pos], x1o[:pos], y1o[:pos], x2o[:pos], y2o[:pos], nzo[:pos]
+
+    if n > 4 * _CHUNK and (os.cpu_count() or 1) > 1:
+        # numpy releases the GIL: big meshes are cut on two threads (chunks write disjoint ranges)
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(fill, range(len(spans))))
+    else:
+        for ci in range(len(spans)):
+            fill(ci)
+    return layer_out, x1o, y1o, x2o, y2o, nzo
 
 
 def _chain(layer, x1, y1, x2, y2):
