@@ -169,6 +169,7 @@ class Job(SQLModel, table=True):
     est_filament_mm: float | None = None
     est_source: str | None = Field(default=None, max_length=16, description="mesh | gcode | slicer")
     bbox_mm: list[float] | None = Field(default=None, sa_column=Column(JSON))
+    nozzle_mm: float | None = Field(default=None, description="the nozzle pre-sliced G-code was made for")
 
     printer_id: str | None = Field(default=None, max_length=64, foreign_key="printers.id", index=True)
     gcode_sha256: str | None = Field(default=None, max_length=64)

@@ -92,3 +92,32 @@ def test_unreachable_database_is_a_one_line_error() -> None:
 def test_malformed_database_url_is_a_user_error() -> None:
     with pytest.raises(ServiceUnavailable, match="PRINTFLEET_DATABASE_URL"):
         db.make_engine("nosuchdb://x")
+
+
+def test_migrations_match_the_models(engine: Engine) -> None:
+    """A model change without its migration fails here (schema drift)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []
+
+
+def test_a_site_upgrading_from_the_first_schema_keeps_its_queue(tmp_path: Path) -> None:
+    eng = db.make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    db.upgrade(eng, "0001")
+    with eng.begin() as conn:
+        conn.execute(text("INSERT INTO users (name, display_name, nickname, role, is_active, created_at) "
+                          "VALUES ('ada', '', 'A', 'maker', 1, '2026-01-01 10:00:00')"))  # fmt: skip
+        conn.execute(text(
+            "INSERT INTO jobs (code, owner_id, status, version, file_name, file_sha256, file_kind, file_size, copies,"
+            " note, priority, attempts, created_at, updated_at) VALUES ('OLD01', 1, 'queued', 1, 'a.stl', :sha, 'stl',"
+            " 10, 1, '', 0, 0, '2026-01-01 10:00:00', '2026-01-01 10:00:00')"
+        ), {"sha": "e" * 64})  # fmt: skip
+    db.upgrade(eng)
+    with Session(eng) as session:
+        job = session.exec(select(Job)).one()
+        assert (job.code, job.status, job.nozzle_mm) == ("OLD01", JobStatus.QUEUED, None)
+    assert db.check(eng)["ok"]
+    eng.dispose()

@@ -64,9 +64,13 @@ def reject_job(session: Session, client: redis.Redis, job_id: int, *, actor: str
     return job
 
 
-def requeue_job(session: Session, client: redis.Redis, job_id: int, *, actor: str, reason: str = "") -> Job:
-    """Put a failed or cancelled job back in the queue, at its original place."""
-    job = transition(session, job_id, JobStatus.QUEUED, actor=actor, reason=reason or "requeued",
+def requeue_job(
+    session: Session, client: redis.Redis, job_id: int, *, actor: str, reason: str = "", needs_approval: bool = False
+) -> Job:
+    """Put a failed or cancelled job back at its original place: in the queue, or (``needs_approval``, e.g. when
+    a maker asks) in the approval inbox first."""
+    target = JobStatus.AWAITING_APPROVAL if needs_approval else JobStatus.QUEUED
+    job = transition(session, job_id, target, actor=actor, reason=reason or "requeued",
                      expected=[JobStatus.FAILED, JobStatus.CANCELLED], printer_id=None)  # fmt: skip
     announce_jobs_changed(client, job_id, job.status.value)
     return job

@@ -165,6 +165,7 @@ def _queued_job(job: Job, user: str) -> policy.QueuedJob:
         material=job.material or policy.ANY,
         colour=job.colour or policy.ANY,
         bbox_mm=bbox,  # type: ignore[arg-type]
+        nozzle_mm=job.nozzle_mm,
         priority=job.priority,
     )
 

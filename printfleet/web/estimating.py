@@ -15,6 +15,7 @@ from typing import Any
 from printfleet.config import FleetConfig, PrinterConfig
 from printfleet.errors import UserError
 from printfleet.estimate import estimate_file
+from printfleet.estimate.gcode_fit import fits_gcode, read_gcode_needs
 from printfleet.models import FileKind
 from printfleet.queue.policy import fits_volume
 
@@ -36,6 +37,7 @@ class UploadEstimate:
     fits: list[str] = field(default_factory=list)
     profile_printer: str | None = None
     warnings: list[str] = field(default_factory=list)
+    nozzle_mm: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """As JSON-ready data."""
@@ -87,8 +89,16 @@ def estimate_upload(
     if not candidates:
         raise UserError("no printers are configured")
     est = estimate_file(path, candidates[0].profile)
-    bbox = [round(float(v), 2) for v in est.bbox_mm] if est.bbox_mm is not None else None
-    fits = [p.id for p in fitting_printers(fleet, bbox, material, colour)]
+    nozzle = None
+    if kind is FileKind.GCODE:
+        needs = read_gcode_needs(path)  # G-code fits as it is: how far it reaches, and its nozzle
+        nozzle = needs.nozzle_mm
+        bbox = list(needs.reach_mm) if needs.reach_mm is not None else None
+        fits = [p.id for p in fitting_printers(fleet, None, material, colour)
+                if fits_gcode(needs, tuple(p.build_volume_mm), p.nozzle_mm)]  # fmt: skip
+    else:
+        bbox = [round(float(v), 2) for v in est.bbox_mm] if est.bbox_mm is not None else None
+        fits = [p.id for p in fitting_printers(fleet, bbox, material, colour)]
     grams = None if est.filament_g is None or math.isnan(est.filament_g) else round(est.filament_g, 2)
     return UploadEstimate(
         print_time_s=round(est.print_time_s, 1),
@@ -99,4 +109,5 @@ def estimate_upload(
         fits=fits,
         profile_printer=candidates[0].id,
         warnings=list(est.warnings),
+        nozzle_mm=nozzle,
     )

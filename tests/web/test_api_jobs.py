@@ -113,3 +113,13 @@ def test_queue_estimates_with_idle_printers(client: TestClient, actors: dict[str
     assert [e["position"] for e in entries] == [1, 2, 3]
     assert {e["code"] for e in entries} == {j["code"] for j in jobs}
     assert entries[0]["reason"].startswith("starting on")
+
+
+def test_gcode_goes_only_to_printers_it_reaches_with_its_nozzle(client: TestClient, actors: dict[str, Actor]) -> None:
+    wide = b"; nozzle_diameter = 0.4\nG90\nM83\nG1 Z0.2\nG1 X20 Y20\nG1 X220 Y200 E12\nG1 X20 Y20 Z5 E12\n"
+    job = upload_job(client, actors["maker_a"], content=wide, name="wide.gcode")
+    assert set(job["estimate"]["fits"]) == {"mk3s-1", "mk3s-2"}  # 220 x 200 mm: not on the 180 mm MINIs
+    other_nozzle = wide.replace(b"0.4", b"0.6")
+    response = client.post("/api/jobs", headers=actors["maker_a"].headers,
+                           files={"file": ("nozzle.gcode", other_nozzle, "text/x-gcode")})  # fmt: skip
+    assert response.status_code == 422 and "no printer" in response.json()["detail"]

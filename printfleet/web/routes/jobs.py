@@ -24,21 +24,22 @@ from printfleet.queue.jobs import JobChanged, JobNotFound
 from printfleet.queue.lifecycle import ENDED
 from printfleet.queue.policy import QueuedJob, UserInfo, needs_approval, render_reason
 from printfleet.queue.rules import site_rules
+from printfleet.queue.tasks import enqueue_slice_ahead
 from printfleet.web.deps import CurrentUser, FleetDep, HubDep, LangDep, SessionDep, SettingsDep, is_staff
 from printfleet.web.estimating import UploadEstimate, fitting_printers
 from printfleet.web.present import job_public
 from printfleet.web.preview import ensure_preview
 from printfleet.web.queueview import default_material
 from printfleet.web.schemas import (
-    EstimatePublic,
     ErrorPublic,
+    EstimatePublic,
     JobAction,
     JobCreated,
     JobPublic,
     JobsPublic,
     UploadPublic,
 )
-from printfleet.web.uploads import UploadNotFound, load_draft, forget_draft, save_draft, store_upload
+from printfleet.web.uploads import UploadNotFound, forget_draft, load_draft, save_draft, store_upload
 
 logger = logging.getLogger(__name__)
 
@@ -203,7 +204,10 @@ def create_job(
         draft = load_draft(redis_client, upload_id or "", user.id)  # type: ignore[arg-type]
         name, kind, estimate, sha, size = draft.file_name, draft.file_kind, draft.estimate, draft.sha256, draft.file_size
     bbox = estimate.bbox_mm
-    fits = fitting_printers(fleet, bbox, material, colour)
+    if kind is FileKind.GCODE:  # G-code fits as it is (reach and nozzle), decided when it was estimated
+        fits = [p for p in fitting_printers(fleet, None, material, colour) if p.id in estimate.fits]
+    else:
+        fits = fitting_printers(fleet, bbox, material, colour)
     if not fits:
         what = " ".join(x for x in (colour, material) if x) or "this part"
         size_txt = f" ({' x '.join(f'{v:.0f}' for v in bbox)} mm)" if bbox else ""
@@ -235,11 +239,14 @@ def create_job(
         est_filament_mm=estimate.filament_mm,
         est_source=estimate.source.split(":")[0][:16] if estimate.source else None,
         bbox_mm=bbox,
+        nozzle_mm=estimate.nozzle_mm,
     )
     session.commit()
     if upload_id:
         forget_draft(redis_client, upload_id)
     announce_jobs_changed(redis_client, job.id)
+    if kind is FileKind.STL:
+        enqueue_slice_ahead(redis_client, job.id)  # the slicer's exact figure follows; the G-code waits for dispatch
     result = job_public(job, user, hub.fresh_view(session), lang.t, lang.fmt)
     data = result.model_dump()
     data["estimate"]["fits"] = [p.id for p in fits]
@@ -345,15 +352,9 @@ def requeue_job(request: Request, job_id: JobId, session: SessionDep, user: Curr
     """Put a failed or cancelled job back at its place: staff straight into the queue, makers via approval."""
     job, owner, body = _checked(session, job_id, user, body, "requeue")
     client = request.app.state.redis
-    if is_staff(user):
-        job = actions.requeue_job(session, client, job_id, actor=user.name, reason=body.reason)
-    else:
-        job = job_service.transition(
-            session, job_id, JobStatus.AWAITING_APPROVAL, actor=user.name, reason=body.reason or "print again",
-            expected=[JobStatus.FAILED, JobStatus.CANCELLED], printer_id=None,
-        )
-        session.commit()
-        announce_jobs_changed(client, job_id, job.status.value)
+    job = actions.requeue_job(session, client, job_id, actor=user.name, reason=body.reason or "print again",
+                              needs_approval=not is_staff(user))  # fmt: skip
+    session.commit()
     return _answer(session, job, owner, hub, lang)
 
 
