@@ -88,6 +88,17 @@ class SiteConfig(_Strict):
     )
     unattended_printing: bool = True
     closing_margin_min: int = Field(default=15, ge=0, le=24 * 60)
+    currency: str = Field(default="EUR", min_length=1, max_length=8)
+    price_per_g: float | None = Field(default=None, ge=0, le=100, description="filament price; unset: no cost shown")
+    price_per_hour: float | None = Field(default=None, ge=0, le=1000, description="machine time price")
+
+    def cost_of(self, filament_g: float | None, print_time_s: float | None) -> float | None:
+        """What a print costs at the site's prices, or ``None`` when the site sets none."""
+        if self.price_per_g is None and self.price_per_hour is None:
+            return None
+        grams = (filament_g or 0.0) * (self.price_per_g or 0.0)
+        hours = (print_time_s or 0.0) / 3600.0 * (self.price_per_hour or 0.0)
+        return round(grams + hours, 2)
 
     @field_validator("timezone")
     @classmethod

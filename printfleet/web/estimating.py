@@ -38,6 +38,8 @@ class UploadEstimate:
     profile_printer: str | None = None
     warnings: list[str] = field(default_factory=list)
     nozzle_mm: float | None = None
+    cost: float | None = None
+    currency: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """As JSON-ready data."""
@@ -110,4 +112,6 @@ def estimate_upload(
         profile_printer=candidates[0].id,
         warnings=list(est.warnings),
         nozzle_mm=nozzle,
+        cost=fleet.site.cost_of(grams, est.print_time_s),
+        currency=fleet.site.currency,
     )

@@ -18,6 +18,7 @@ class EstimatePublic(BaseModel):
     source: str | None = Field(description="mesh | gcode:<slicer> | slicer")
     bbox_mm: list[float] | None = Field(description="bounding box x, y, z")
     cost: float | None = Field(default=None, description="when the site sets prices")
+    currency: str | None = Field(default=None, description="of the cost, e.g. EUR")
     fits: list[str] = Field(default_factory=list, description="ids of the printers the part fits")
 
 

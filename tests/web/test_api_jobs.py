@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from printfleet.settings import Settings
@@ -123,3 +124,26 @@ def test_gcode_goes_only_to_printers_it_reaches_with_its_nozzle(client: TestClie
     response = client.post("/api/jobs", headers=actors["maker_a"].headers,
                            files={"file": ("nozzle.gcode", other_nozzle, "text/x-gcode")})  # fmt: skip
     assert response.status_code == 422 and "no printer" in response.json()["detail"]
+
+
+def test_the_estimate_has_a_cost_when_the_site_sets_prices(web_settings: Settings, actors: dict[str, Actor],
+                                                           tmp_path: Path) -> None:  # fmt: skip
+    fleet = tmp_path / "priced.yaml"
+    shipped = Path(web_settings.config).read_text()
+    fleet.write_text(shipped.replace("profile: profiles/", f"profile: {Path(web_settings.config).parent}/profiles/")
+                     .replace("closing_margin_min: 15", "closing_margin_min: 15\n  price_per_g: 0.05\n  price_per_hour: 0.5"))
+    settings = web_settings.model_copy(update={"config": fleet})
+    with TestClient(create_app(settings)) as client:
+        job = upload_job(client, actors["maker_a"], material="PLA")
+        response = client.post("/api/uploads", headers=actors["maker_a"].headers,
+                               files={"file": ("part.stl", _box(), "model/stl")}, data={"material": "PLA"})
+    estimate = response.json()["estimate"]
+    expected = round(estimate["filament_g"] * 0.05 + estimate["print_time_s"] / 3600 * 0.5, 2)
+    assert estimate["cost"] == pytest.approx(expected, abs=0.011) and estimate["currency"] == "EUR"
+    assert job["status"] == "queued"
+
+
+def _box() -> bytes:
+    from tests.web.conftest import box_stl
+
+    return box_stl()

@@ -66,6 +66,8 @@ def _estimate_public(estimate: UploadEstimate) -> EstimatePublic:
         source=estimate.source,
         bbox_mm=estimate.bbox_mm,
         fits=estimate.fits,
+        cost=estimate.cost,
+        currency=estimate.currency if estimate.cost is not None else None,
     )
 
 

@@ -181,6 +181,10 @@ const pf = (() => {
         $("[data-k=name]", box).textContent = res.file_name;
         $("[data-k=time]", box).textContent = duration(e.print_time_s);
         $("[data-k=grams]", box).textContent = e.filament_g == null ? "–" : num(e.filament_g) + " g";
+        const hasCost = e.cost != null;
+        $("[data-k=cost]", box).textContent = hasCost ? e.cost.toFixed(2) + " " + (e.currency || "") : "";
+        $("[data-k=cost]", box).hidden = !hasCost;
+        $("[data-k=cost-label]", box).hidden = !hasCost;
         $("[data-k=size]", box).textContent = e.bbox_mm ? e.bbox_mm.map((v) => Math.round(v)).join(" × ") + " mm" : "–";
         $("[data-k=fits]", box).textContent = e.fits.join(", ") || "–";
         $("[data-k=nofit]", box).hidden = e.fits.length > 0;
