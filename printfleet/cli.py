@@ -203,16 +203,15 @@ def monitor() -> None:
     run_monitor(settings)
 
 
-# ---------------------------------------------------------------- commands from other modules
-# Each part registers its command here, one line each, imported lazily inside the function.
-# (estimate: printfleet.estimate.cli; sim: printfleet.drivers.sim; simulate: printfleet.queue.simulate)
-# --- registrations ---
-from printfleet.queue.simulate import simulate_command as _simulate_command; app.command("simulate")(_simulate_command)  # noqa: E402,E702
-from printfleet.estimate.cli import estimate as _estimate_command; app.command("estimate")(_estimate_command)  # noqa: E402,E702
-from printfleet.sim.cli import sim as _sim  # noqa: E402 - registration block
+# ---------------------------------------------------------------- commands defined next to their parts
+# estimate: printfleet.estimate.cli; sim: printfleet.sim.cli; simulate: printfleet.queue.simulate
+from printfleet.estimate.cli import estimate as _estimate_command  # noqa: E402
+from printfleet.queue.simulate import simulate_command as _simulate_command  # noqa: E402
+from printfleet.sim.cli import sim as _sim_command  # noqa: E402
 
-app.command("sim")(_sim)
-# --- end registrations ---
+app.command("estimate")(_estimate_command)
+app.command("sim")(_sim_command)
+app.command("simulate")(_simulate_command)
 
 
 def main() -> None:
