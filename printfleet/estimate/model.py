@@ -146,55 +146,68 @@ def _slice_segments(
         keep = np.nonzero(cnt > 0)[0]
         if len(keep) == 0:
             return
-        k0, cnt = k0.astype(np.int64), cnt.astype(np.int64)
-        v = vectors[a + keep].astype(np.float32)
-        v -= origin32
-        k0, cnt = k0[keep], cnt[keep]
-        z = v[:, :, 2]
-        e1 = v[:, 1] - v[:, 0]
-        e2 = v[:, 2] - v[:, 0]
-        nx = e1[:, 1] * e2[:, 2] - e1[:, 2] * e2[:, 1]
-        ny = e1[:, 2] * e2[:, 0] - e1[:, 0] * e2[:, 2]
-        nz = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+        k0, cnt = k0[keep].astype(np.int64), cnt[keep].astype(np.int64)
+        # Contiguous per-component arrays (vertex, axis, triangle): cheap elementwise work below.
+        soa = np.ascontiguousarray(vectors[a + keep].transpose(1, 2, 0), dtype=np.float32)
+        soa -= origin32[None, :, None]
+        (x0, y0, z0), (x1, y1, z1), (x2, y2, z2) = soa
+        e1x, e1y, e1z = x1 - x0, y1 - y0, z1 - z0
+        e2x, e2y, e2z = x2 - x0, y2 - y0, z2 - z0
+        nx = e1y * e2z - e1z * e2y
+        ny = e1z * e2x - e1x * e2z
+        nz = e1x * e2y - e1y * e2x
+        del e1x, e1y, e1z, e2x, e2y, e2z
         norm = np.sqrt(nx * nx + ny * ny + nz * nz)
         norm[norm == 0] = 1
-        # Vertices by z: lowest, middle, highest (spanning triangles are never flat, so lo != hi).
-        rows = np.arange(len(v))
-        i_lo = z.argmin(axis=1)
-        i_hi = z.argmax(axis=1)
-        i_mid = 3 - i_lo - i_hi
+        nz /= norm
+        del norm
+        # Vertices by z: lowest, middle, highest (a sorting network; spanning triangles are never flat).
+        lx, ly, lz, mx, my, mz, hx, hy, hz = x0, y0, z0, x1, y1, z1, x2, y2, z2
+        s = lz > mz
+        lx, mx = np.where(s, mx, lx), np.where(s, lx, mx)
+        ly, my = np.where(s, my, ly), np.where(s, ly, my)
+        lz, mz = np.where(s, mz, lz), np.where(s, lz, mz)
+        s = mz > hz
+        mx, hx = np.where(s, hx, mx), np.where(s, mx, hx)
+        my, hy = np.where(s, hy, my), np.where(s, my, hy)
+        mz, hz = np.where(s, hz, mz), np.where(s, mz, hz)
+        s = lz > mz
+        lx, mx = np.where(s, mx, lx), np.where(s, lx, mx)
+        ly, my = np.where(s, my, ly), np.where(s, ly, my)
+        lz, mz = np.where(s, mz, lz), np.where(s, lz, mz)
+        del soa, s
         if bool((cnt == 1).all()):
-            tri = rows
             layer = k0
         else:
-            tri = np.repeat(rows, cnt)
+            tri = np.repeat(np.arange(len(keep)), cnt)
             first = np.repeat(np.cumsum(cnt) - cnt, cnt)
             layer = k0[tri] + (np.arange(len(tri)) - first)
+            lx, ly, lz, mx, my, mz, hx, hy, hz, nx, ny, nz = (
+                arr[tri] for arr in (lx, ly, lz, mx, my, mz, hx, hy, hz, nx, ny, nz)
+            )
         zp = z_mid32[layer]
-        lo, mid, hi = v[tri, i_lo[tri]], v[tri, i_mid[tri]], v[tri, i_hi[tri]]
         # Point on the long edge lo-hi.
-        t = (zp - lo[:, 2]) / (hi[:, 2] - lo[:, 2])
-        pax = lo[:, 0] + t * (hi[:, 0] - lo[:, 0])
-        pay = lo[:, 1] + t * (hi[:, 1] - lo[:, 1])
-        lower = zp < mid[:, 2]
-        p = np.where(lower[:, None], lo, mid)
-        q = np.where(lower[:, None], mid, hi)
+        t = (zp - lz) / (hz - lz)
+        pax = lx + t * (hx - lx)
+        pay = ly + t * (hy - ly)
+        lower = zp < mz
+        px, py, pz = np.where(lower, lx, mx), np.where(lower, ly, my), np.where(lower, lz, mz)
+        qx, qy, qz = np.where(lower, mx, hx), np.where(lower, my, hy), np.where(lower, mz, hz)
         with np.errstate(invalid="ignore", divide="ignore"):
-            u = (zp - p[:, 2]) / (q[:, 2] - p[:, 2])
+            u = (zp - pz) / (qz - pz)
         u = np.nan_to_num(u)
-        pbx = p[:, 0] + u * (q[:, 0] - p[:, 0])
-        pby = p[:, 1] + u * (q[:, 1] - p[:, 1])
+        pbx = px + u * (qx - px)
+        pby = py + u * (qy - py)
         # Orient so that the outward normal is on the right: direction . (-ny, nx) > 0.
-        dx, dy = pbx - pax, pby - pay
-        flip = (dx * -ny[tri] + dy * nx[tri]) < 0
-        m = len(tri)
+        flip = ((pbx - pax) * -ny + (pby - pay) * nx) < 0
+        m = len(layer)
         sl = slice(pos, pos + m)
         layer_out[sl] = layer
         x1o[sl] = np.where(flip, pbx, pax)
         y1o[sl] = np.where(flip, pby, pay)
         x2o[sl] = np.where(flip, pax, pbx)
         y2o[sl] = np.where(flip, pay, pby)
-        nzo[sl] = (nz / norm)[tri]
+        nzo[sl] = nz
 
     if n > 4 * _CHUNK and (os.cpu_count() or 1) > 1:
         # numpy releases the GIL: big meshes are cut on two threads (chunks write disjoint ranges)
@@ -208,11 +221,8 @@ def _slice_segments(
     return layer_out, x1o, y1o, x2o, y2o, nzo
 
 
-def _chain(layer, x1, y1, x2, y2):
-    """Link each segment to the one starting where it ends. Returns next index (-1: open end) and loop ids."""
-    n = len(layer)
-    if n == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool)
+def _segment_keys(layer, x1, y1, x2, y2):
+    """Integer keys of each segment's start and end point: layer, then x and y quantised to 0.1 um."""
     q = 1e4
     ox = min(x1.min(), x2.min())
     oy = min(y1.min(), y2.min())
@@ -221,11 +231,36 @@ def _chain(layer, x1, y1, x2, y2):
     def key(x, y):
         return lay | (np.round((x - ox) * q).astype(np.int64) << 24) | np.round((y - oy) * q).astype(np.int64)
 
-    k_start = key(x1, y1)
-    k_end = key(x2, y2)
-    order = np.argsort(k_start).astype(np.int32)
-    sorted_keys = k_start[order]
-    del k_start
+    return key(x1, y1), key(x2, y2)
+
+
+def _sort_segments(layer, x1, y1, x2, y2, nz):
+    """Segments reordered by start point (layer first): loops and layers become local in memory, so the
+    chaining's gathers stay in cache and per-layer ranges are contiguous. Returns the arrays and both keys."""
+    if len(layer) == 0:
+        return (layer, x1, y1, x2, y2, nz), (np.zeros(0, np.int64), np.zeros(0, np.int64))
+    k_start, k_end = _segment_keys(layer, x1, y1, x2, y2)
+    order = np.argsort(k_start)
+    arrays = tuple(a[order] for a in (layer, x1, y1, x2, y2, nz))
+    return arrays, (k_start[order], k_end[order])
+
+
+def _chain(layer, x1, y1, x2, y2, keys=None):
+    """Link each segment to the one starting where it ends. Returns next index (-1: open end) and loop ids.
+
+    ``keys`` (start and end keys from :func:`_sort_segments`) says the segments are already sorted by start.
+    """
+    n = len(layer)
+    if n == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool)
+    if keys is not None:
+        sorted_keys, k_end = keys
+        order = np.arange(n, dtype=np.int32)
+    else:
+        k_start, k_end = _segment_keys(layer, x1, y1, x2, y2)
+        order = np.argsort(k_start).astype(np.int32)
+        sorted_keys = k_start[order]
+        del k_start
     nxt = None
     if n > 1 and bool((sorted_keys[1:] != sorted_keys[:-1]).all()):
         # Unique start points: if the end points are the same set, matching the two sorted lists pairs them.
@@ -580,9 +615,10 @@ def features_from_slices(
     """Per-layer geometry from :func:`slice_layers` (consumes ``slices.segments`` to save memory)."""
     tops, heights, lo, hi = slices.z_top_mm, slices.height_mm, slices.bbox_min, slices.bbox_max
     n_layers = len(tops)
-    layer, x1, y1, x2, y2, nz = slices.segments
+    (layer, x1, y1, x2, y2, nz), keys = _sort_segments(*slices.segments)
     slices.segments = ()
-    nxt, label, _ = _chain(layer, x1, y1, x2, y2)
+    nxt, label, _ = _chain(layer, x1, y1, x2, y2, keys)
+    del keys
     open_ends = int((nxt < 0).sum())
     dx, dy = x2 - x1, y2 - y1
     seg_len = np.hypot(dx, dy)
@@ -681,15 +717,13 @@ def features_from_slices(
     grow = int(round(constants.solid_grow_mm / cell)) if profile.fill_density > 0 else 0
     grid = _Grid(gx0, gy0, cell, nxc, nyc)
     # Layers are classified in batches with a halo of neighbouring layers, so memory stays bounded.
-    order = np.argsort(layer, kind="stable")
-    layer_s = layer[order]
+    # The segments are sorted by layer (_sort_segments): each layer range is a contiguous slice.
     halo = max(nt, nb) + 1
     per_batch = max(4 * halo, int(1_500_000 // max(nxc * nyc, 1)))
 
     def segs(lo_l: int, hi_l: int):
-        i0, i1 = np.searchsorted(layer_s, [lo_l, hi_l])
-        idx = order[i0:i1]
-        return layer[idx] - lo_l, x1[idx], y1[idx], x2[idx], y2[idx]
+        i0, i1 = np.searchsorted(layer, [lo_l, hi_l])
+        return layer[i0:i1] - lo_l, x1[i0:i1], y1[i0:i1], x2[i0:i1], y2[i0:i1]
 
     # Pass 1: rasterise every layer once (kept bit-packed); count cells, islands, and find where a layer
     # differs from the one below. Layers farther than the halo from any change (prismatic parts: most of
