@@ -609,14 +609,9 @@ def layer_features(
     return features_from_slices(slice_layers(vectors, profile, bounds=bounds), profile, constants)
 
 
-def features_from_slices(
-    slices: Slices, profile: SlicerProfile, constants: ModelConstants = DEFAULT_CONSTANTS
-) -> LayerFeatures:
-    """Per-layer geometry from :func:`slice_layers` (consumes ``slices.segments`` to save memory)."""
-    tops, heights, lo, hi = slices.z_top_mm, slices.height_mm, slices.bbox_min, slices.bbox_max
-    n_layers = len(tops)
-    (layer, x1, y1, x2, y2, nz), keys = _sort_segments(*slices.segments)
-    slices.segments = ()
+def _outline_features(layer, x1, y1, x2, y2, nz, keys, n_layers: int, profile: SlicerProfile) -> dict:
+    """Per-layer outline facts of segments sorted by start point: length, shoelace area, loops, small loops,
+    perimeter trace times (with corners) and overhanging length. Any contiguous range of whole layers works."""
     nxt, label, _ = _chain(layer, x1, y1, x2, y2, keys)
     del keys
     open_ends = int((nxt < 0).sum())
@@ -681,9 +676,53 @@ def features_from_slices(
     slope_nz = math.sin(math.atan2(w_ext / 2, h))
     overhang = nz < -slope_nz
     overhang_mm = np.bincount(layer, weights=seg_len * overhang, minlength=n_layers)
-    overhang_mm[0] = 0.0
+
+    return {
+        "open_ends": open_ends,
+        "outline": outline,
+        "area": area,
+        "loops": loops,
+        "small_loop_mm": small_loop_mm,
+        "perim_time_unit": perim_time_unit,
+        "ext_time_unit": ext_time_unit,
+        "overhang_mm": overhang_mm,
+    }
+
+
+def features_from_slices(
+    slices: Slices, profile: SlicerProfile, constants: ModelConstants = DEFAULT_CONSTANTS
+) -> LayerFeatures:
+    """Per-layer geometry from :func:`slice_layers` (consumes ``slices.segments`` to save memory)."""
+    tops, heights, lo, hi = slices.z_top_mm, slices.height_mm, slices.bbox_min, slices.bbox_max
+    n_layers = len(tops)
+    (layer, x1, y1, x2, y2, nz), keys = _sort_segments(*slices.segments)
+    slices.segments = ()
+    # Outline facts (chaining, corners) per half of the layers on worker threads while this thread
+    # rasterises: numpy releases the GIL, and a layer's segments never link to another layer's.
+    n_seg_all = len(layer)
+    ranges = [(0, n_seg_all)]
+    if n_seg_all > 200_000 and (os.cpu_count() or 1) > 1:
+        mid = int(np.searchsorted(layer, layer[n_seg_all // 2]))
+        if 0 < mid < n_seg_all:
+            ranges = [(0, mid), (mid, n_seg_all)]
+
+    def outline_part(r: tuple[int, int]) -> dict:
+        s = slice(*r)
+        return _outline_features(
+            layer[s], x1[s], y1[s], x2[s], y2[s], nz[s], (keys[0][s], keys[1][s]), n_layers, profile
+        )
+
+    pool = None
+    if len(ranges) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(max_workers=len(ranges))
+        futures = [pool.submit(outline_part, r) for r in ranges]
+    else:
+        parts = [outline_part(ranges[0])]
 
     # ---- raster: infill regions
+    h = profile.layer_height_mm
     band = profile.external_perimeter_width_mm + max(profile.perimeters - 1, 0) * _spacing(
         profile.perimeter_width_mm, profile.layer_height_mm
     )
@@ -818,6 +857,25 @@ def features_from_slices(
         ):
             stats.setdefault(key, np.zeros(n_layers))[rep:run_end] = values.get(key, 0.0)
     stats["islands"] = islands
+    if pool is not None:
+        try:
+            parts = [f.result() for f in futures]
+        finally:
+            pool.shutdown()
+    outline, area, loops, small_loop_mm, perim_time_unit, ext_time_unit, overhang_mm = (
+        np.sum([part[key] for part in parts], axis=0)
+        for key in (
+            "outline",
+            "area",
+            "loops",
+            "small_loop_mm",
+            "perim_time_unit",
+            "ext_time_unit",
+            "overhang_mm",
+        )
+    )
+    overhang_mm[0] = 0.0
+    open_ends = sum(part["open_ends"] for part in parts)
     overlap_cells, inverted_cells, filled_cells = (
         counters["overlap"],
         counters["inverted"],
