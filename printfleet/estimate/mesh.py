@@ -22,6 +22,7 @@ DEFAULT_MAX_FILE_BYTES = 512 * 1024 * 1024
 _HEADER_BYTES = 84
 _RECORD_BYTES = 50
 _CHUNK = 1 << 15
+_THREADED_TRIANGLES = 200_000  # meshes this big are checked and measured on two threads
 
 _MAGIC = {
     b"\x89PNG": "a PNG image",
@@ -124,20 +125,33 @@ def _load_ascii(path: Path) -> np.ndarray:
 
 
 def _check_vectors(path: Path, vectors: np.ndarray) -> np.ndarray:
-    bad = 0
-    extreme = 0.0
-    for a in range(0, len(vectors), _CHUNK):
-        chunk = vectors[a : a + _CHUNK]
+    def check(span: tuple[int, int]) -> tuple[int, float]:
+        chunk = vectors[span[0] : span[1]]
         lo, hi = float(chunk.min()), float(chunk.max())
         if not (np.isfinite(lo) and np.isfinite(hi)):
-            bad += int((~np.isfinite(chunk).all(axis=(1, 2))).sum())
-        else:
-            extreme = max(extreme, -lo, hi)
+            return int((~np.isfinite(chunk).all(axis=(1, 2))).sum()), 0.0
+        return 0, max(-lo, hi)
+
+    results = _map_chunks(check, len(vectors), 1 << 17)
+    bad = sum(r[0] for r in results)
+    extreme = max((r[1] for r in results), default=0.0)
     if bad:
         raise MeshError(f"{path}: {bad} triangle(s) have NaN or infinite coordinates")
     if extreme > 1e6:
         raise MeshError(f"{path}: coordinates beyond 1 km; the file is corrupt or not in millimetres")
     return vectors
+
+
+def _map_chunks(fn, n: int, size: int) -> list:
+    """``fn`` over the ``(start, stop)`` chunks of ``range(n)`` in order; big arrays on two threads (numpy
+    releases the GIL in the per-chunk work)."""
+    spans = list(_chunks(n, size))
+    if n >= _THREADED_TRIANGLES and len(spans) > 1 and (os.cpu_count() or 1) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            return list(pool.map(fn, spans))
+    return [fn(span) for span in spans]
 
 
 def _chunks(n: int, size: int = _CHUNK):
@@ -157,23 +171,17 @@ def mesh_stats(vectors: np.ndarray) -> tuple[MeshInfo, np.ndarray, np.ndarray]:
     accumulate in float64. The volume's reference point is the first vertex (exact for closed meshes).
     """
     n = len(vectors)
-    volume = area = up = 0.0
-    vec_area = np.zeros(3)
-    degenerate = 0
-    lo = np.full(3, np.inf)
-    hi = np.full(3, -np.inf)
     ref = np.asarray(vectors[0, 0], dtype=np.float32) if n else np.zeros(3, np.float32)
     zlo = np.empty(n, np.float32)
     zhi = np.empty(n, np.float32)
-    overhang_parts: list[tuple[np.ndarray, np.ndarray]] = []
-    for a, b in _chunks(n, 1 << 16):
+
+    def chunk_stats(span: tuple[int, int]):
+        a, b = span
         soa = np.ascontiguousarray(vectors[a:b].transpose(1, 2, 0))  # (vertex, axis, triangle)
         soa -= ref[None, :, None]
         (x0, y0, z0), (x1, y1, z1), (x2, y2, z2) = soa
-        for axis in range(3):
-            comp = soa[:, axis]
-            lo[axis] = min(lo[axis], float(comp.min()))
-            hi[axis] = max(hi[axis], float(comp.max()))
+        c_lo = [float(soa[:, axis].min()) for axis in range(3)]
+        c_hi = [float(soa[:, axis].max()) for axis in range(3)]
         np.minimum(np.minimum(z0, z1), z2, out=zlo[a:b])
         np.maximum(np.maximum(z0, z1), z2, out=zhi[a:b])
         ax, ay, az = x1 - x0, y1 - y0, z1 - z0
@@ -183,17 +191,35 @@ def mesh_stats(vectors: np.ndarray) -> tuple[MeshInfo, np.ndarray, np.ndarray]:
         cz = ax * by - ay * bx
         dbl = np.sqrt(cx * cx + cy * cy + cz * cz)
         # volume: sum of v0 . (v1 x v2) / 6 == sum of v0 . (a x b) / 6, with a, b the edge vectors
-        volume += float(np.dot(x0, cx, out=None) + np.dot(y0, cy) + np.dot(z0, cz)) / 6
-        area += float(dbl.sum(dtype=np.float64)) / 2
-        vec_area += (
-            np.array([cx.sum(dtype=np.float64), cy.sum(dtype=np.float64), cz.sum(dtype=np.float64)]) / 2
-        )
-        degenerate += int(np.count_nonzero(dbl <= 1e-12))
+        c_volume = float(np.dot(x0, cx, out=None) + np.dot(y0, cy) + np.dot(z0, cz)) / 6
+        c_area = float(dbl.sum(dtype=np.float64)) / 2
+        c_vec = np.array([cx.sum(dtype=np.float64), cy.sum(dtype=np.float64), cz.sum(dtype=np.float64)]) / 2
+        c_degenerate = int(np.count_nonzero(dbl <= 1e-12))
         steep = np.float32(0.7072) * dbl
         down = cz < -steep
-        if down.any():
-            overhang_parts.append((dbl[down] / 2, zlo[a:b][down]))
-        up += float((dbl[cz > steep]).sum(dtype=np.float64)) / 2
+        c_overhang = (dbl[down] / 2, zlo[a:b][down]) if down.any() else None
+        c_up = float((dbl[cz > steep]).sum(dtype=np.float64)) / 2
+        return c_lo, c_hi, c_volume, c_area, c_vec, c_degenerate, c_overhang, c_up
+
+    volume = area = up = 0.0
+    vec_area = np.zeros(3)
+    degenerate = 0
+    lo = np.full(3, np.inf)
+    hi = np.full(3, -np.inf)
+    overhang_parts: list[tuple[np.ndarray, np.ndarray]] = []
+    # Partial results are combined in chunk order: the sums do not depend on the threads.
+    for c_lo, c_hi, c_volume, c_area, c_vec, c_degenerate, c_overhang, c_up in _map_chunks(
+        chunk_stats, n, 1 << 16
+    ):
+        lo = np.minimum(lo, c_lo)
+        hi = np.maximum(hi, c_hi)
+        volume += c_volume
+        area += c_area
+        vec_area += c_vec
+        degenerate += c_degenerate
+        if c_overhang is not None:
+            overhang_parts.append(c_overhang)
+        up += c_up
     z_bed = lo[2] + 1e-3
     overhang = sum(float(ar[z > z_bed].sum(dtype=np.float64)) for ar, z in overhang_parts)
     lo += ref

@@ -429,9 +429,16 @@ def _rasterise(layer, x1, y1, x2, y2, n_layers, x0, y0, cell, nx, ny):
     r0 = np.clip(r0, 0, ny)
     r1 = np.clip(r1, 0, ny)
     cnt = r1 - r0
-    seg = np.repeat(np.arange(len(layer)), cnt)
-    first = np.repeat(np.cumsum(cnt) - cnt, cnt)
-    row = r0[seg] + (np.arange(len(seg)) - first)
+    # Only segments that cross a row centre (most of a fine mesh's short segments cross none or one).
+    crossing = np.flatnonzero(cnt)
+    cnt = cnt[crossing]
+    if len(cnt) == 0 or int(cnt.max()) == 1:
+        seg = crossing
+        row = r0[seg]
+    else:
+        seg = np.repeat(crossing, cnt)
+        first = np.repeat(np.cumsum(cnt) - cnt, cnt)
+        row = r0[seg] + (np.arange(len(seg)) - first)
     yc = y0 + (row + 0.5) * cell
     sx1, sy1, sx2, sy2 = x1[seg], y1[seg], x2[seg], y2[seg]
     xc = sx1 + (yc - sy1) * (sx2 - sx1) / (sy2 - sy1)
