@@ -282,21 +282,21 @@ def _chain(layer, x1, y1, x2, y2, keys=None):
     ptr = np.where(nxt >= 0, nxt, idx)
     dead = nxt < 0
     track_dead = bool(dead.any())
-    has = np.nonzero(nxt >= 0)[0]
-    nxt_has = nxt[has]
-    # Pointer doubling: after k rounds each label is the minimum over the next 2^k segments. Converged when
-    # label[i] == min(i, label[next[i]]) everywhere (and the dead-end flag agrees with the successor's).
-    for k in range(40):
-        np.minimum(label, label[ptr], out=label)
+    # Pointer doubling: after k rounds each label is the minimum over the next 2^k segments (up to a dead
+    # end). A round that changes nothing means the windows cover every loop (or the rest of every chain):
+    # min(m_k(i), m_k(i + 2^k)) == m_k(i) everywhere makes m_k constant along each loop.
+    new = np.empty_like(label)
+    for _ in range(40):
+        np.minimum(label, label[ptr], out=new)
+        same = np.array_equal(new, label)
+        label, new = new, label
         if track_dead:
-            dead |= dead[ptr]
+            grown = dead | dead[ptr]
+            same = same and np.array_equal(grown, dead)
+            dead = grown
+        if same:
+            break
         ptr = ptr[ptr]
-        if k >= 3 and k % 2 == 1:
-            ok = (label[has] == np.minimum(has, label[nxt_has])).all()
-            if ok and track_dead:
-                ok = (dead[has] == dead[nxt_has]).all()
-            if ok:
-                break
     return nxt, label, dead
 
 
@@ -315,6 +315,28 @@ def _junction_speed_factor(ux1, uy1, ux2, uy2, v, jerk):
     factor = np.minimum(1.0, jerk / np.maximum(worst, 1e-9))
     safe1 = np.minimum(1.0, jerk / np.maximum(np.maximum(np.abs(ux1), np.abs(uy1)) * v, 1e-9))
     safe2 = np.minimum(1.0, jerk / np.maximum(np.maximum(np.abs(ux2), np.abs(uy2)) * v, 1e-9))
+    both_safe = (safe1 > factor * 0.99) & (safe2 > factor * 0.99)
+    return np.where(both_safe, safe2, factor)
+
+
+def _junction_geometry(ux1, uy1, ux2, uy2):
+    """The direction terms of :func:`_junction_speed_factor`: largest per-axis change and each move's
+    largest axis component, so that several speeds can be evaluated without recomputing them."""
+    worst = None
+    for a1, a2 in ((ux1, ux2), (uy1, uy2)):
+        same = a1 * a2 >= 0
+        change = np.where(same, np.abs(a2 - a1), np.maximum(np.abs(a1), np.abs(a2)))
+        worst = change if worst is None else np.maximum(worst, change)
+    return worst, np.maximum(np.abs(ux1), np.abs(uy1)), np.maximum(np.abs(ux2), np.abs(uy2))
+
+
+def _junction_factor_at(geometry, v, jerk):
+    """:func:`_junction_speed_factor` at speed ``v`` from :func:`_junction_geometry` (same result)."""
+    change, m1, m2 = geometry
+    worst = np.maximum(change * v, 0.0, dtype=np.float64)
+    factor = np.minimum(1.0, jerk / np.maximum(worst, 1e-9))
+    safe1 = np.minimum(1.0, jerk / np.maximum(m1 * v, 1e-9))
+    safe2 = np.minimum(1.0, jerk / np.maximum(m2 * v, 1e-9))
     both_safe = (safe1 > factor * 0.99) & (safe2 > factor * 0.99)
     return np.where(both_safe, safe2, factor)
 
@@ -653,6 +675,13 @@ def _outline_features(layer, x1, y1, x2, y2, nz, keys, n_layers: int, profile: S
     jerk = profile.jerk_xy
     perim_times = []
     block = 1 << 17
+    # The speed-independent part of every junction, shared by both perimeter speeds.
+    turns = [
+        _junction_geometry(
+            ux[a0 : a0 + block], uy[a0 : a0 + block], ux[nidx[a0 : a0 + block]], uy[nidx[a0 : a0 + block]]
+        )
+        for a0 in range(0, n_seg, block)
+    ]
     for speed, accel in (
         (profile.perimeter_speed, profile.perimeter_acceleration or profile.default_acceleration),
         (profile.external_perimeter_speed, profile.perimeter_acceleration or profile.default_acceleration),
@@ -662,8 +691,7 @@ def _outline_features(layer, x1, y1, x2, y2, nz, keys, n_layers: int, profile: S
         v_end = np.empty(n_seg, dtype=np.float32)
         for a0 in range(0, n_seg, block):
             sl = slice(a0, a0 + block)
-            nb_ = nidx[sl]
-            f_out = _junction_speed_factor(ux[sl], uy[sl], ux[nb_], uy[nb_], speed, jerk)
+            f_out = _junction_factor_at(turns[a0 // block], speed, jerk)
             v_end[sl] = np.where(has_next[sl], np.minimum(f_out * speed, speed), min(jerk, speed))
         t_layer = np.zeros(n_layers)
         for a0 in range(0, n_seg, block):
