@@ -101,6 +101,43 @@ def _layer_planes(height: float, profile: SlicerProfile) -> tuple[np.ndarray, np
     return tops, heights
 
 
+def _planes_below(zm: np.ndarray):
+    """A function giving, for an array of z, how many of the sorted planes ``zm`` lie strictly below each
+    (``np.searchsorted(zm, z, side="left")``) from a bucket table instead of a binary search per value.
+
+    Buckets are a quarter of the smallest gap wide, so a bucket holds at most one plane; the bucket of a z is
+    a monotone function of z, so planes in lower buckets are below it and only its own bucket's plane needs a
+    comparison. Falls back to the binary search when the table would be huge.
+    """
+    zm = np.asarray(zm, dtype=np.float64)
+
+    def search(z: np.ndarray) -> np.ndarray:
+        return np.searchsorted(zm, z.astype(np.float64), side="left")
+
+    if len(zm) < 2:
+        return search
+    gap = float(np.diff(zm).min())
+    if not gap > 0 or (zm[-1] - zm[0]) / gap > 1e6:
+        return search
+    base, inv = float(zm[0]), 4.0 / gap
+    bucket_of_plane = np.floor((zm - base) * inv).astype(np.int64)
+    if np.any(np.diff(bucket_of_plane) <= 0):
+        return search
+    n_buckets = int(bucket_of_plane[-1]) + 2
+    planes_before = np.searchsorted(bucket_of_plane, np.arange(n_buckets), side="left")
+    plane_in = np.full(n_buckets, np.inf)
+    plane_in[bucket_of_plane] = zm
+
+    def lookup(z: np.ndarray) -> np.ndarray:
+        zz = z.astype(np.float64)
+        b = np.floor((zz - base) * inv)
+        np.clip(b, 0, n_buckets - 1, out=b)
+        bi = b.astype(np.intp)
+        return planes_before[bi] + (plane_in[bi] < zz)
+
+    return lookup
+
+
 def _slice_segments(
     vectors: np.ndarray,
     z_mid: np.ndarray,
@@ -117,14 +154,15 @@ def _slice_segments(
     total = 0
     starts = [0]
     zm = z_mid + origin[2]
+    below = _planes_below(zm)
     for a in range(0, n, _CHUNK):
         if z_spans is not None:
             zl, zh = z_spans[0][a : a + _CHUNK], z_spans[1][a : a + _CHUNK]
         else:
             z = vectors[a : a + _CHUNK, :, 2]
             zl, zh = z.min(axis=1), z.max(axis=1)
-        k0 = np.searchsorted(zm, zl.astype(np.float64), side="left")
-        cnt = np.searchsorted(zm, zh.astype(np.float64), side="left") - k0
+        k0 = below(zl)
+        cnt = below(zh) - k0
         spans.append(
             (
                 k0.astype(np.int16 if len(zm) < 32000 else np.int32),
