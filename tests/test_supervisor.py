@@ -144,6 +144,7 @@ def test_up_restarts_a_crashed_part_and_keeps_the_queue_across_restarts(tmp_path
     port = free_port()
     proc = _start_up(tmp_path, config, port)
     _wait_healthy(proc, f"http://127.0.0.1:{port}/healthz", timeout_s=15)
+    proc.wait_for_output("printfleet is up", timeout_s=10)  # a part dying before this is a failed start-up
     family = _children(proc.pid)
     redis_port = _listening_port(next(p for p, c in family if "redis-server" in c))
     client = redis.Redis(port=redis_port)
