@@ -31,6 +31,8 @@ from printfleet.estimate.mesh import (
     DEFAULT_MAX_FILE_BYTES,
     MeshError,
     MeshInfo,
+    bounds_suspect,
+    check_values,
     load_triangles,
     mesh_stats,
     repair_orientation,
@@ -182,8 +184,10 @@ def analyse_stl(
     Raises:
         MeshError: the file is empty, truncated, not an STL, has NaN/inf coordinates or no printable triangle.
     """
-    vectors = load_triangles(path, max_bytes=max_bytes)
+    vectors = load_triangles(path, max_bytes=max_bytes, check_values=False)
     info, zlo, zhi = mesh_stats(vectors)
+    if bounds_suspect(info):
+        check_values(path, vectors)  # raises MeshError with the reason (NaN/inf, or beyond 1 km)
     if info.degenerate_triangles == info.triangles:
         raise MeshError(
             f"{path}: all {info.triangles} triangles are degenerate (zero area); nothing to print"

@@ -63,8 +63,13 @@ def _is_ascii(head: bytes) -> bool:
     return head.lstrip()[:5].lower() == b"solid"
 
 
-def load_triangles(path: Path | str, *, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> np.ndarray:
+def load_triangles(
+    path: Path | str, *, max_bytes: int = DEFAULT_MAX_FILE_BYTES, check_values: bool = True
+) -> np.ndarray:
     """Load an STL file (binary or ASCII) with numpy-stl and return its triangles, shape (n, 3, 3) float32.
+
+    ``check_values=False`` skips the NaN/inf and range pass for a caller that runs :func:`mesh_stats` next
+    and calls :func:`check_values` when its bounding box is not finite or too large (saves a pass).
 
     Raises:
         MeshError: empty, over ``max_bytes``, truncated, not an STL, garbage lines, non-finite coordinates,
@@ -105,7 +110,18 @@ def load_triangles(path: Path | str, *, max_bytes: int = DEFAULT_MAX_FILE_BYTES)
             f"{path}: truncated or corrupt binary STL: the header says {count} triangles "
             f"but the file has room for {room}"
         )
-    return _check_vectors(path, vectors)
+    return _check_vectors(path, vectors) if check_values else vectors
+
+
+def check_values(path: Path | str, vectors: np.ndarray) -> np.ndarray:
+    """Raise :class:`MeshError` for NaN or infinite coordinates or coordinates beyond 1 km."""
+    return _check_vectors(Path(path), vectors)
+
+
+def bounds_suspect(info: MeshInfo) -> bool:
+    """Whether a bounding box from :func:`mesh_stats` shows non-finite or out-of-range coordinates."""
+    corners = np.array([info.bbox_min_mm, info.bbox_max_mm])
+    return not bool(np.isfinite(corners).all()) or float(np.abs(corners).max()) > 1e6
 
 
 def _looks_like_text(head: bytes) -> bool:
@@ -176,6 +192,10 @@ def mesh_stats(vectors: np.ndarray) -> tuple[MeshInfo, np.ndarray, np.ndarray]:
     zhi = np.empty(n, np.float32)
 
     def chunk_stats(span: tuple[int, int]):
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf show in the bounds; callers check them
+            return _chunk_stats(span)
+
+    def _chunk_stats(span: tuple[int, int]):
         a, b = span
         soa = np.ascontiguousarray(vectors[a:b].transpose(1, 2, 0))  # (vertex, axis, triangle)
         soa -= ref[None, :, None]
