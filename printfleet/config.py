@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from printfleet.errors import ConfigError
+from printfleet.files import read_user_text
 from printfleet.queue.rules import PolicyConfig
 
 PRINTER_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
@@ -338,12 +339,9 @@ def load_fleet(path: Path | str, *, check_secrets: bool = False) -> FleetConfig:
         ConfigError: one line naming the file, the printer and the field.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found (set PRINTFLEET_CONFIG or pass the path)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read it ({exc})") from None
+    if not path.exists():
+        raise ConfigError(f"{path}: file not found (set PRINTFLEET_CONFIG or pass the path)")
+    text = read_user_text(path, error=ConfigError)
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -120,6 +120,20 @@ class FileStore:
         return Path(name)
 
 
+def read_user_text(path: Path, *, error: type[UserError] = UserError) -> str:
+    """A text file a user named (a fleet file, a workload), or one line saying why it cannot be read.
+
+    Raises:
+        error: the file is missing or unreadable.
+    """
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: cannot read it ({exc})") from None
+
+
 def sha256_of(path: Path) -> str:
     """The SHA-256 of a file, read in chunks."""
     digest = hashlib.sha256()

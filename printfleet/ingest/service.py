@@ -232,6 +232,10 @@ class StatusService:
                 for track in self._tracks.values():
                     track.poll_requested = True  # catch up with what happened while the link was down
 
+    def _malformed(self, printer_id: str, subtopic: str, exc: MessageError) -> None:
+        self.stats.malformed += 1
+        self._log_once(logging.WARNING, ("malformed", printer_id, subtopic), "printer %s: ignoring %s", printer_id, exc)
+
     def _on_message(self, topic: str, payload: bytes, received_ts: float) -> None:
         self.stats.messages += 1
         routed = self.router.route(topic)
@@ -248,14 +252,7 @@ class StatusService:
         try:
             message = parse_message(subtopic, payload, received_ts)
         except MessageError as exc:
-            self.stats.malformed += 1
-            self._log_once(
-                logging.WARNING,
-                ("malformed", printer_id, subtopic),
-                "printer %s: ignoring %s",
-                printer_id,
-                exc,
-            )
+            self._malformed(printer_id, subtopic, exc)
             return
         if message is None:
             return
@@ -277,14 +274,7 @@ class StatusService:
             try:
                 new = apply_message(track.state, message)
             except MessageError as exc:
-                self.stats.malformed += 1
-                self._log_once(
-                    logging.WARNING,
-                    ("malformed", printer_id, subtopic),
-                    "printer %s: ignoring %s",
-                    printer_id,
-                    exc,
-                )
+                self._malformed(printer_id, subtopic, exc)
                 return
             if new is None:
                 self.stats.unchanged += 1

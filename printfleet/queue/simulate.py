@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from printfleet.errors import UserError
+from printfleet.files import read_user_text
 from printfleet.queue.policy import (
     Ordering,
     PrinterSnapshot,
@@ -173,12 +174,7 @@ def load_workload(path: Path | str) -> list[WorkloadJob]:
         UserError: one line naming the file, the line and the field.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read it ({exc})") from None
+    text = read_user_text(path)
     jobs: list[WorkloadJob] = []
     seen: dict[str, int] = {}
     for lineno, line in enumerate(text.splitlines(), start=1):
