@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Mapping
 
 import redis
 from sqlalchemy import Engine
@@ -19,6 +20,7 @@ from printfleet.errors import ServiceUnavailable
 from printfleet.models import Printer, utcnow
 from printfleet.runtime import Heartbeat, StopSignal, connect_redis, require_broker
 from printfleet.settings import Settings
+from printfleet.state import PrinterState
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +53,20 @@ def sync_printers(session: Session, fleet: FleetConfig) -> dict[str, int]:
             session.add(row)
             counts["retired"] += 1
     return counts
+
+
+def record_statuses(session: Session, states: Mapping[str, PrinterState]) -> int:
+    """Keep each printer row's last seen status (the durable trace of the live state in Redis); returns how
+    many rows changed."""
+    changed = 0
+    for row in session.exec(select(Printer)):
+        state = states.get(row.id)
+        if state is None or row.status == state.status.value:
+            continue
+        row.status, row.status_at, row.updated_at = state.status.value, state.observed_at, utcnow()
+        session.add(row)
+        changed += 1
+    return changed
 
 
 def require_schema(engine: Engine) -> None:
@@ -122,7 +138,10 @@ class MonitorLoop:
         """Follow the printers (all when ``None``), then plan and dispatch once."""
         from printfleet.queue.follow import follow_printers
 
-        follow_printers(self.engine, self.client, self.store.all(), printer_ids=printer_ids, requeue=self.requeue)
+        states = self.store.all()
+        follow_printers(self.engine, self.client, states, printer_ids=printer_ids, requeue=self.requeue)
+        with db.session_scope(self.engine) as session:
+            record_statuses(session, states)
         self.dispatcher.run_once()
 
     def run(self, stop: StopSignal, heartbeat: Heartbeat) -> None:
