@@ -768,16 +768,29 @@ def features_from_slices(
     """Per-layer geometry from :func:`slice_layers` (consumes ``slices.segments`` to save memory)."""
     tops, heights, lo, hi = slices.z_top_mm, slices.height_mm, slices.bbox_min, slices.bbox_max
     n_layers = len(tops)
-    (layer, x1, y1, x2, y2, nz), keys = _sort_segments(*slices.segments)
+    segments = slices.segments
     slices.segments = ()
-    # Outline facts (chaining, corners) per half of the layers on worker threads while this thread
-    # rasterises: numpy releases the GIL, and a layer's segments never link to another layer's.
-    n_seg_all = len(layer)
-    ranges = [(0, n_seg_all)]
-    if n_seg_all > 200_000 and (os.cpu_count() or 1) > 1:
-        mid = int(np.searchsorted(layer, layer[n_seg_all // 2]))
-        if 0 < mid < n_seg_all:
-            ranges = [(0, mid), (mid, n_seg_all)]
+    # Big meshes: the segments are sorted by start point on a worker thread while this thread rasterises
+    # (pass 1 below); then the outline facts (chaining, corners) run per half of the layers on two workers
+    # while this thread classifies. numpy releases the GIL, and a layer's segments never link to another's.
+    threads = 2 if len(segments[0]) > 200_000 and (os.cpu_count() or 1) > 1 else 1
+    pool = None
+    if threads > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(max_workers=2)
+        sorted_future = pool.submit(_sort_segments, *segments)
+        raster_src = segments[:5]
+        by_layer = np.argsort(
+            segments[0].astype(np.int16) if n_layers < 32000 else segments[0], kind="stable"
+        )
+        raster_layers = raster_src[0][by_layer]
+    else:
+        (layer, x1, y1, x2, y2, nz), keys = _sort_segments(*segments)
+        raster_src = (layer, x1, y1, x2, y2)
+        by_layer = None
+        raster_layers = layer
+    del segments
 
     def outline_part(r: tuple[int, int]) -> dict:
         s = slice(*r)
@@ -785,14 +798,19 @@ def features_from_slices(
             layer[s], x1[s], y1[s], x2[s], y2[s], nz[s], (keys[0][s], keys[1][s]), n_layers, profile
         )
 
-    pool = None
-    if len(ranges) > 1:
-        from concurrent.futures import ThreadPoolExecutor
+    def start_outlines() -> list:
+        n_seg_all = len(layer)
+        ranges = [(0, n_seg_all)]
+        if pool is not None:
+            mid = int(np.searchsorted(layer, layer[n_seg_all // 2]))
+            if 0 < mid < n_seg_all:
+                ranges = [(0, mid), (mid, n_seg_all)]
+            return [pool.submit(outline_part, r) for r in ranges]
+        return [outline_part(ranges[0])]
 
-        pool = ThreadPoolExecutor(max_workers=len(ranges))
-        futures = [pool.submit(outline_part, r) for r in ranges]
-    else:
-        parts = [outline_part(ranges[0])]
+    futures: list = []
+    if pool is None:
+        parts = start_outlines()
 
     # ---- raster: infill regions
     h = profile.layer_height_mm
@@ -834,8 +852,11 @@ def features_from_slices(
     per_batch = max(4 * halo, int(1_500_000 // max(nxc * nyc, 1)))
 
     def segs(lo_l: int, hi_l: int):
-        i0, i1 = np.searchsorted(layer, [lo_l, hi_l])
-        return layer[i0:i1] - lo_l, x1[i0:i1], y1[i0:i1], x2[i0:i1], y2[i0:i1]
+        i0, i1 = np.searchsorted(raster_layers, [lo_l, hi_l])
+        if by_layer is None:
+            return raster_layers[i0:i1] - lo_l, *(arr[i0:i1] for arr in raster_src[1:])
+        idx = by_layer[i0:i1]
+        return raster_layers[i0:i1] - lo_l, *(arr[idx] for arr in raster_src[1:])
 
     # Pass 1: rasterise every layer once (kept bit-packed); count cells, islands, and find where a layer
     # differs from the one below. Layers farther than the halo from any change (prismatic parts: most of
@@ -865,6 +886,14 @@ def features_from_slices(
         packed[a:b] = np.packbits(mask, axis=2)
         del mask
 
+    raster_src = raster_layers = by_layer = None  # free the raster views before classification
+    if pool is not None:
+        try:
+            (layer, x1, y1, x2, y2, nz), keys = sorted_future.result()
+            futures = start_outlines()
+        except BaseException:
+            pool.shutdown()
+            raise
     fill_from = np.maximum.accumulate(np.where(changed[:n_layers], np.arange(n_layers), 0))
     islands = islands[fill_from]
 
