@@ -19,21 +19,9 @@ from printfleet.ingest.service import StatusService
 from printfleet.services import ManagedProcess
 from printfleet.settings import Settings
 from printfleet.state import PrinterState, PrinterStatus, StateSource
+from printfleet.testing.waiting import wait_for_state as wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def wait_for(
-    get: Callable[[], PrinterState | None], predicate: Callable[[PrinterState], bool], timeout_s: float = 10.0
-) -> PrinterState:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        state = get()
-        if state is not None and predicate(state):
-            return state
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out; last state {state}")
-        time.sleep(0.05)
 
 
 def make_fleet(directory: Path, printers: list[str]) -> FleetConfig:

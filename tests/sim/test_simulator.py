@@ -21,6 +21,7 @@ from printfleet.services import free_port, wait_for_port
 from printfleet.settings import Settings
 from printfleet.sim.printer import Fault, FaultKind, estimate_seconds
 from printfleet.state import PrinterState, PrinterStatus, StateSource
+from printfleet.testing.waiting import wait_for_state as wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -28,19 +29,6 @@ pytestmark = pytest.mark.integration
 def sim_gcode(seconds: float, path: Path) -> Path:
     path.write_text(f"; PRINTFLEET_SIM_SECONDS={seconds}\nM104 S210\nM140 S55\nG28\nG1 X10 Y10 F3000\n")
     return path
-
-
-def wait_for(
-    get: Callable[[], PrinterState | None], predicate: Callable[[PrinterState], bool], timeout_s: float = 10.0
-) -> PrinterState:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        state = get()
-        if state is not None and predicate(state):
-            return state
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out; last state {state}")
-        time.sleep(0.05)
 
 
 def files(server, printer_id: str) -> dict[str, dict]:
