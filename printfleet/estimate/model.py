@@ -293,10 +293,10 @@ def _chain(layer, x1, y1, x2, y2, keys=None):
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool)
     if keys is not None:
         sorted_keys, k_end = keys
-        order = np.arange(n, dtype=np.int32)
+        order = np.arange(n, dtype=np.intp)
     else:
         k_start, k_end = _segment_keys(layer, x1, y1, x2, y2)
-        order = np.argsort(k_start).astype(np.int32)
+        order = np.argsort(k_start)
         sorted_keys = k_start[order]
         del k_start
     nxt = None
@@ -304,30 +304,60 @@ def _chain(layer, x1, y1, x2, y2, keys=None):
         # Unique start points: if the end points are the same set, matching the two sorted lists pairs them.
         order_end = np.argsort(k_end)
         if np.array_equal(sorted_keys, k_end[order_end]):
-            nxt = np.empty(n, dtype=np.int32)
+            nxt = np.empty(n, dtype=np.intp)
             nxt[order_end] = order
         del order_end
     if nxt is None:
         pos = np.searchsorted(sorted_keys, k_end)
         np.minimum(pos, n - 1, out=pos)
         found = sorted_keys[pos] == k_end
-        nxt = np.where(found, order[pos], np.int32(-1)).astype(np.int32)
+        nxt = np.where(found, order[pos], -1).astype(np.intp)
         del pos, found
     del sorted_keys, k_end, order
-    # Loop labels: propagate the minimum index along the successor pointers (pointer doubling).
-    idx = np.arange(n, dtype=np.int32)
+    # Loop labels: the minimum index of each loop, by pointer doubling. Segments only link within their
+    # layer, so the doubling runs on blocks of whole layers small enough to stay in cache.
+    label = np.empty(n, dtype=np.intp)
+    dead = np.empty(n, dtype=bool)
+    for a, b in _layer_blocks(layer) if keys is not None else [(0, n)]:
+        label[a:b], dead[a:b] = _loop_labels(nxt[a:b], a)
+    return nxt, label, dead
+
+
+_BLOCK = 1 << 15  # elements per block in elementwise passes: a block's temporaries stay in the CPU cache
+
+
+def _layer_blocks(layer: np.ndarray, size: int = _BLOCK) -> list[tuple[int, int]]:
+    """Ranges of whole layers, each about ``size`` segments (a layer bigger than that is one range)."""
+    n = len(layer)
+    cuts = [0]
+    while cuts[-1] < n:
+        a = cuts[-1]
+        if a + size >= n:
+            cuts.append(n)
+            break
+        b = int(np.searchsorted(layer, layer[a + size], side="left"))
+        if b <= a:
+            b = int(np.searchsorted(layer, layer[a + size], side="right"))
+        cuts.append(b)
+    return list(zip(cuts[:-1], cuts[1:]))
+
+
+def _loop_labels(nxt: np.ndarray, offset: int) -> tuple[np.ndarray, np.ndarray]:
+    """Minimum index (plus ``offset``) of each segment's loop, and whether its chain runs into an open end,
+    for successor pointers ``nxt`` (global indices, ``-1`` for an open end) that stay within the block."""
+    n = len(nxt)
+    idx = np.arange(n, dtype=np.intp)
     label = idx.copy()
-    ptr = np.where(nxt >= 0, nxt, idx)
+    ptr = np.where(nxt >= 0, nxt - offset, idx)
     dead = nxt < 0
     track_dead = bool(dead.any())
-    # Pointer doubling: after k rounds each label is the minimum over the next 2^k segments (up to a dead
-    # end). A round that changes nothing means the windows cover every loop (or the rest of every chain):
+    # After k rounds each label is the minimum over the next 2^k segments (up to a dead end). A round that
+    # changes nothing means the windows cover every loop (or the rest of every chain):
     # min(m_k(i), m_k(i + 2^k)) == m_k(i) everywhere makes m_k constant along each loop.
-    new = np.empty_like(label)
-    for _ in range(40):
-        np.minimum(label, label[ptr], out=new)
+    for _ in range(64):
+        new = np.minimum(label, label[ptr])
         same = np.array_equal(new, label)
-        label, new = new, label
+        label = new
         if track_dead:
             grown = dead | dead[ptr]
             same = same and np.array_equal(grown, dead)
@@ -335,7 +365,7 @@ def _chain(layer, x1, y1, x2, y2, keys=None):
         if same:
             break
         ptr = ptr[ptr]
-    return nxt, label, dead
+    return label + offset, dead
 
 
 def _junction_speed_factor(ux1, uy1, ux2, uy2, v, jerk):
@@ -676,79 +706,99 @@ def layer_features(
     return features_from_slices(slice_layers(vectors, profile, bounds=bounds), profile, constants)
 
 
+def _per_layer(layer: np.ndarray, n_layers: int):
+    """A function summing per-segment values into per-layer totals (float64), for segments sorted by layer.
+
+    Contiguous ``np.add.reduceat`` runs instead of a ``bincount`` scatter: about ten times faster.
+    """
+    starts = np.flatnonzero(layer[1:] != layer[:-1]) + 1 if len(layer) else np.zeros(0, np.intp)
+    starts = np.concatenate([[0], starts]) if len(layer) else starts
+    ids = layer[starts]
+
+    def sums(values: np.ndarray) -> np.ndarray:
+        out = np.zeros(n_layers)
+        if len(starts):
+            out[ids] = np.add.reduceat(values, starts, dtype=np.float64)
+        return out
+
+    return sums
+
+
 def _outline_features(layer, x1, y1, x2, y2, nz, keys, n_layers: int, profile: SlicerProfile) -> dict:
     """Per-layer outline facts of segments sorted by start point: length, shoelace area, loops, small loops,
     perimeter trace times (with corners) and overhanging length. Any contiguous range of whole layers works."""
     nxt, label, _ = _chain(layer, x1, y1, x2, y2, keys)
     del keys
-    open_ends = int((nxt < 0).sum())
+    per_layer = _per_layer(layer, n_layers)
+    n_seg = len(nxt)
+    has_next = nxt >= 0
+    open_ends = n_seg - int(np.count_nonzero(has_next))
     dx, dy = x2 - x1, y2 - y1
     seg_len = np.hypot(dx, dy)
-    outline = np.bincount(layer, weights=seg_len, minlength=n_layers)
-    area = (
-        np.bincount(
-            layer, weights=(x1.astype(np.float64) * y2 - x2.astype(np.float64) * y1), minlength=n_layers
-        )
-        / 2
-    )
+    outline = per_layer(seg_len)
+    area = per_layer(x1.astype(np.float64) * y2 - x2.astype(np.float64) * y1) / 2
 
     # ---- loops, small perimeters, corners, overhangs
-    n_seg = len(label)
     loop_len = np.bincount(label, weights=seg_len, minlength=n_seg) if n_seg else np.zeros(0)
-    is_root = label == np.arange(n_seg)
-    loops = np.bincount(layer[is_root], minlength=n_layers).astype(np.float64)
+    loops = per_layer((label == np.arange(n_seg)).astype(np.float32))
     small_threshold = 2 * math.pi * 6.5
     small_loop = loop_len[label] < small_threshold if n_seg else np.zeros(0, bool)
-    del loop_len, is_root
-    small_loop_mm = np.bincount(layer, weights=seg_len * small_loop, minlength=n_layers)
+    del loop_len, label
+    small_loop_mm = per_layer(seg_len * small_loop)
+    del small_loop
 
     safe = np.maximum(seg_len, np.float32(1e-12))
     ux, uy = dx / safe, dy / safe
     del safe, dx, dy
-    n_seg = len(nxt)
-    has_next = nxt >= 0
-    nidx = np.where(has_next, nxt, np.arange(n_seg, dtype=np.int32))
-    prev = np.full(n_seg, -1, dtype=np.int32)
-    prev[nxt[has_next]] = np.nonzero(has_next)[0].astype(np.int32)
+    nidx = np.where(has_next, nxt, np.arange(n_seg))
+    prev = np.full(n_seg, -1, dtype=np.intp)
+    prev[nxt[has_next]] = np.flatnonzero(has_next)
+    has_prev = prev >= 0
+    np.maximum(prev, 0, out=prev)
     jerk = profile.jerk_xy
-    perim_times = []
-    block = 1 << 17
-    # The speed-independent part of every junction, shared by both perimeter speeds.
-    turns = [
-        _junction_geometry(
-            ux[a0 : a0 + block], uy[a0 : a0 + block], ux[nidx[a0 : a0 + block]], uy[nidx[a0 : a0 + block]]
-        )
-        for a0 in range(0, n_seg, block)
-    ]
+    moves = []
     for speed, accel in (
         (profile.perimeter_speed, profile.perimeter_acceleration or profile.default_acceleration),
         (profile.external_perimeter_speed, profile.perimeter_acceleration or profile.default_acceleration),
     ):
         speed = _cap_speed(speed, profile, profile.perimeter_width_mm, profile.layer_height_mm)
         accel = min(accel or profile.max_acceleration_extruding, profile.max_acceleration_extruding)
-        v_end = np.empty(n_seg, dtype=np.float32)
-        for a0 in range(0, n_seg, block):
-            sl = slice(a0, a0 + block)
-            f_out = _junction_factor_at(turns[a0 // block], speed, jerk)
+        moves.append((speed, accel, np.empty(n_seg, dtype=np.float32)))
+    # Elementwise passes run in cache-sized blocks (several times faster than whole-array temporaries).
+    # Junction speeds first (the speed-independent geometry shared by both perimeter speeds) ...
+    for a0 in range(0, n_seg, _BLOCK):
+        sl = slice(a0, a0 + _BLOCK)
+        nb = nidx[sl]
+        turns = _junction_geometry(ux[sl], uy[sl], ux[nb], uy[nb])
+        for speed, _, v_end in moves:
+            f_out = _junction_factor_at(turns, speed, jerk)
             v_end[sl] = np.where(has_next[sl], np.minimum(f_out * speed, speed), min(jerk, speed))
-        t_layer = np.zeros(n_layers)
-        for a0 in range(0, n_seg, block):
-            sl = slice(a0, a0 + block)
-            pv = prev[sl]
-            v_start = np.where(pv >= 0, v_end[np.maximum(pv, 0)], min(jerk, speed))
-            t = _segment_times(seg_len[sl], speed, v_start, v_end[sl], accel)
-            t_layer += np.bincount(layer[sl], weights=t, minlength=n_layers)
-        perim_times.append(t_layer)
-        del v_end
-    del ux, uy, nidx, prev, has_next
+    del ux, uy, nidx, has_next
+    # ... then every segment's trapezoid from its entry (the previous junction) and exit speeds.
+    perim_times = []
+    t = np.empty(n_seg, dtype=np.float32)
+    for speed, accel, v_end in moves:
+        cruise = np.float32(speed)
+        for a0 in range(0, n_seg, _BLOCK):
+            sl = slice(a0, a0 + _BLOCK)
+            v_start = np.where(has_prev[sl], v_end[prev[sl]], np.float32(min(jerk, speed)))
+            # Fine meshes: most segments enter and leave at full speed (a straight trace).
+            slow = np.flatnonzero((v_start < cruise) | (v_end[sl] < cruise))
+            if len(slow) == len(v_start):
+                t[sl] = _segment_times(seg_len[sl], speed, v_start, v_end[sl], accel)
+                continue
+            t[sl] = seg_len[sl] / cruise
+            if len(slow):
+                t[a0 + slow] = _segment_times(seg_len[sl][slow], speed, v_start[slow], v_end[sl][slow], accel)
+        perim_times.append(per_layer(t))
+    del prev, has_prev, moves, t
     perim_time_unit, ext_time_unit = perim_times
 
     # Overhanging outline: the wall leans out more than half an extrusion width per layer.
     w_ext = profile.external_perimeter_width_mm
     h = profile.layer_height_mm
     slope_nz = math.sin(math.atan2(w_ext / 2, h))
-    overhang = nz < -slope_nz
-    overhang_mm = np.bincount(layer, weights=seg_len * overhang, minlength=n_layers)
+    overhang_mm = per_layer(seg_len * (nz < -slope_nz))
 
     return {
         "open_ends": open_ends,
