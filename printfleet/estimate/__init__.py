@@ -253,7 +253,7 @@ def estimate_stl(
     )
 
 
-def _hull_candidates(vectors: np.ndarray, chunk: int = 1 << 17) -> np.ndarray:
+def _hull_candidates(vectors: np.ndarray, chunk: int = 1 << 14) -> np.ndarray:
     """XY vertices that may lie on the convex hull (per-chunk pre-filter, so a 1M-triangle mesh stays cheap)."""
     parts = []
     for a in range(0, len(vectors), chunk):

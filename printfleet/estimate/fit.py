@@ -13,87 +13,68 @@ logger = logging.getLogger(__name__)
 _ANGLES = np.radians(np.arange(0.0, 180.0, 0.5))
 
 
-_FIT_DIRECTIONS = 1440  # every 0.25 degrees: includes every direction fits_volume() measures (0.5 degree steps)
-_EXACT_HULL_MAX = 2048  # candidate points up to which the hull is traced exactly (a Python loop)
-
-
-def _extreme_points(pts: np.ndarray, n_dirs: int) -> np.ndarray:
-    """Indices of the points farthest along ``n_dirs`` evenly spaced directions, in counter-clockwise order
-    without repeats: vertices of the convex hull, in hull order."""
-    angles = np.linspace(0, 2 * math.pi, n_dirs, endpoint=False)
-    dirs = np.stack([np.cos(angles), np.sin(angles)], axis=1)
-    best = np.full(n_dirs, -np.inf)
-    best_idx = np.zeros(n_dirs, dtype=np.intp)
-    chunk = max(1, (1 << 22) // n_dirs)
-    for a in range(0, len(pts), chunk):
-        proj = dirs @ pts[a : a + chunk].T  # (directions, points): row-wise reductions are contiguous
-        idx = proj.argmax(axis=1)
-        val = proj[np.arange(n_dirs), idx]
-        better = val > best
-        best[better], best_idx[better] = val[better], idx[better] + a
-    extreme = best_idx[np.concatenate([[True], best_idx[1:] != best_idx[:-1]])]
-    if len(extreme) > 1 and extreme[0] == extreme[-1]:
-        extreme = extreme[:-1]
-    return extreme
-
-
-def _discard_interior(pts: np.ndarray, n_dirs: int) -> np.ndarray:
-    """Drop the points strictly inside the polygon of the extreme points in ``n_dirs`` directions (they
-    cannot be on the hull; Akl-Toussaint). Each point is tested against the one polygon edge of its angular
-    sector around the polygon's centre, so the cost is O(n log n_dirs)."""
-    extreme = _extreme_points(pts, n_dirs)
-    if len(extreme) < 3:
-        return pts
-    poly = pts[extreme]
-    centre = poly.mean(axis=0)
-    vertex_angle = np.arctan2(poly[:, 1] - centre[1], poly[:, 0] - centre[0])
-    start = int(vertex_angle.argmin())
-    poly, vertex_angle = np.roll(poly, -start, axis=0), np.roll(vertex_angle, -start)
-    if not bool(np.all(np.diff(vertex_angle) > 0)):
-        return pts  # degenerate (collinear) polygon: keep everything
-    point_angle = np.arctan2(pts[:, 1] - centre[1], pts[:, 0] - centre[0])
-    sector = np.searchsorted(vertex_angle, point_angle, side="right") - 1
-    sector[sector < 0] = len(poly) - 1
-    a, b = poly[sector], poly[(sector + 1) % len(poly)]
-    cross = (b[:, 0] - a[:, 0]) * (pts[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (pts[:, 0] - a[:, 0])
-    return np.concatenate([pts[~(cross > 1e-9)], poly])
-
-
 def convex_hull_xy(points: np.ndarray) -> np.ndarray:
-    """Convex hull (counter-clockwise, shape (k, 2)) of XY points, with extreme-point pre-filters.
+    """Convex hull of XY points: its vertices, counter-clockwise, shape (k, 2) (collinear points dropped).
 
-    Round outlines can leave thousands of points on the hull itself; above ``_EXACT_HULL_MAX`` candidates the
-    result is the hull's extreme vertices in 1,440 directions (every 0.25 degrees): still hull vertices, exact
-    for :func:`fits_volume`'s 0.5 degree steps, and its perimeter within 1e-5 of the hull's.
+    Quickhull, vectorised: each round finds, for every open hull edge at once, the point farthest outside it,
+    splits the edge there and drops the points inside the new triangles. About log2(k) rounds of numpy
+    work over the remaining points; no per-point Python loop, so round outlines with thousands of hull
+    points stay cheap.
     """
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    if len(pts) > 64:
-        pts = _discard_interior(pts, 32)
-    if len(pts) > 256:
-        pts = _discard_interior(pts, 256)
-    if len(pts) > _EXACT_HULL_MAX:
-        pts = np.unique(np.round(pts, 6), axis=0)
-        if len(pts) > _EXACT_HULL_MAX:
-            return pts[_extreme_points(pts, _FIT_DIRECTIONS)]
-    pts = np.unique(np.round(pts, 6), axis=0)
     if len(pts) < 3:
-        return pts
+        return np.unique(pts, axis=0)
+    x, y = np.ascontiguousarray(pts[:, 0]), np.ascontiguousarray(pts[:, 1])
+    low = np.flatnonzero(x == x.min())
+    high = np.flatnonzero(x == x.max())
+    i_a, i_b = int(low[y[low].argmin()]), int(high[y[high].argmax()])
+    if i_a == i_b:
+        return pts[[i_a]]
+    span = max(float(np.ptp(x)), float(np.ptp(y)))
+    eps = 1e-13 * span * span  # cross products below this count as collinear
+    # Open edges (start, end) run counter-clockwise: the lower chain a -> b, then the upper chain b -> a.
+    ax, ay, bx, by = x[i_a], y[i_a], x[i_b], y[i_b]
+    below = (x - ax) * (by - ay) - (y - ay) * (bx - ax)  # > 0: outside a -> b, < 0: outside b -> a
+    keep = np.abs(below) > eps
+    cand = np.flatnonzero(keep)
+    edge = (below[keep] < 0).astype(np.intp)
+    outside = np.abs(below[keep])
+    cx, cy = x[cand], y[cand]
+    starts, ends = np.array([i_a, i_b]), np.array([i_b, i_a])
+    starts, ends, edge = _open_edges(starts, ends, edge)
+    vertices = [np.array([i_a, i_b])]
+    while len(cand):
+        n_edges = len(starts)
+        best = np.full(n_edges, -np.inf)
+        np.maximum.at(best, edge, outside)
+        farthest = np.empty(n_edges, dtype=np.intp)
+        winner = outside == best[edge]
+        farthest[edge[winner]] = cand[winner]
+        vertices.append(farthest)
+        # Each edge (s, e) becomes (s, f) and (f, e); a point outside neither is inside the triangle s-f-e.
+        sx, sy, fx, fy, ex, ey = (
+            arr[edge] for arr in (x[starts], y[starts], x[farthest], y[farthest], x[ends], y[ends])
+        )
+        d_first = (cx - sx) * (fy - sy) - (cy - sy) * (fx - sx)
+        d_second = (cx - fx) * (ey - fy) - (cy - fy) * (ex - fx)
+        first = d_first > eps
+        keep = first | (d_second > eps)
+        new_edge = (2 * edge + ~first)[keep]
+        outside = np.where(first, d_first, d_second)[keep]
+        cand, cx, cy = cand[keep], cx[keep], cy[keep]
+        starts, ends, edge = _open_edges(
+            np.stack([starts, farthest], axis=1).ravel(), np.stack([farthest, ends], axis=1).ravel(), new_edge
+        )
+    hull = pts[np.unique(np.concatenate(vertices))]
+    centre = hull.mean(axis=0)
+    return hull[np.argsort(np.arctan2(hull[:, 1] - centre[1], hull[:, 0] - centre[0]))]
 
-    def half(seq: np.ndarray) -> list[np.ndarray]:
-        hull: list[np.ndarray] = []
-        for p in seq:
-            while len(hull) >= 2:
-                o, a = hull[-2], hull[-1]
-                if (a[0] - o[0]) * (p[1] - o[1]) - (a[1] - o[1]) * (p[0] - o[0]) <= 0:
-                    hull.pop()
-                else:
-                    break
-            hull.append(p)
-        return hull
 
-    lower = half(pts)
-    upper = half(pts[::-1])
-    return np.array(lower[:-1] + upper[:-1])
+def _open_edges(starts: np.ndarray, ends: np.ndarray, edge: np.ndarray):
+    """Keep the edges that still have points outside them (the others are hull edges), renumbering ``edge``."""
+    used = np.zeros(len(starts), dtype=bool)
+    used[edge] = True
+    return starts[used], ends[used], (np.cumsum(used) - 1)[edge]
 
 
 def fits_volume(

@@ -32,6 +32,7 @@ from printfleet.estimate.profile import SlicerProfile
 logger = logging.getLogger(__name__)
 
 _CHUNK = 1 << 15
+_BLOCK = 1 << 15  # elements per block in elementwise passes: a block's temporaries stay in the CPU cache
 _MAX_GRID_CELLS = 40_000_000  # layers x cells per layer; the grid coarsens above this
 _Z_EPS = 1e-5
 
@@ -264,12 +265,17 @@ def _segment_keys(layer, x1, y1, x2, y2):
     q = 1e4
     ox = min(x1.min(), x2.min())
     oy = min(y1.min(), y2.min())
-    lay = layer.astype(np.int64) << 48
-
-    def key(x, y):
-        return lay | (np.round((x - ox) * q).astype(np.int64) << 24) | np.round((y - oy) * q).astype(np.int64)
-
-    return key(x1, y1), key(x2, y2)
+    n = len(layer)
+    k_start = np.empty(n, dtype=np.int64)
+    k_end = np.empty(n, dtype=np.int64)
+    for a in range(0, n, _BLOCK):  # cache-sized blocks: several times faster than whole-array temporaries
+        sl = slice(a, a + _BLOCK)
+        lay = layer[sl].astype(np.int64) << 48
+        for out, x, y in ((k_start, x1, y1), (k_end, x2, y2)):
+            kx = np.rint((x[sl] - ox) * q).astype(np.int64)
+            ky = np.rint((y[sl] - oy) * q).astype(np.int64)
+            out[sl] = lay | (kx << 24) | ky
+    return k_start, k_end
 
 
 def _sort_segments(layer, x1, y1, x2, y2, nz):
@@ -279,8 +285,10 @@ def _sort_segments(layer, x1, y1, x2, y2, nz):
         return (layer, x1, y1, x2, y2, nz), (np.zeros(0, np.int64), np.zeros(0, np.int64))
     k_start, k_end = _segment_keys(layer, x1, y1, x2, y2)
     order = np.argsort(k_start)
-    arrays = tuple(a[order] for a in (layer, x1, y1, x2, y2, nz))
-    return arrays, (k_start[order], k_end[order])
+    # np.take gathers a permutation about twice as fast as fancy indexing; the layer is the key's top bits.
+    k_start = np.take(k_start, order)
+    arrays = ((k_start >> 48).astype(layer.dtype), *(np.take(a, order) for a in (x1, y1, x2, y2, nz)))
+    return arrays, (k_start, np.take(k_end, order))
 
 
 def _chain(layer, x1, y1, x2, y2, keys=None):
@@ -321,9 +329,6 @@ def _chain(layer, x1, y1, x2, y2, keys=None):
     for a, b in _layer_blocks(layer) if keys is not None else [(0, n)]:
         label[a:b], dead[a:b] = _loop_labels(nxt[a:b], a)
     return nxt, label, dead
-
-
-_BLOCK = 1 << 15  # elements per block in elementwise passes: a block's temporaries stay in the CPU cache
 
 
 def _layer_blocks(layer: np.ndarray, size: int = _BLOCK) -> list[tuple[int, int]]:
