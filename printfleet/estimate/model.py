@@ -260,11 +260,16 @@ def _slice_segments(
     return layer_out, x1o, y1o, x2o, y2o, nzo
 
 
-def _segment_keys(layer, x1, y1, x2, y2):
+def _key_origin(x1, y1, x2, y2) -> tuple[np.floating, np.floating]:
+    """The corner the point keys are quantised from (the same for every subset, so results do not depend
+    on how the segments were split between threads)."""
+    return min(x1.min(), x2.min()), min(y1.min(), y2.min())
+
+
+def _segment_keys(layer, x1, y1, x2, y2, origin=None):
     """Integer keys of each segment's start and end point: layer, then x and y quantised to 0.1 um."""
     q = 1e4
-    ox = min(x1.min(), x2.min())
-    oy = min(y1.min(), y2.min())
+    ox, oy = origin if origin is not None else _key_origin(x1, y1, x2, y2)
     n = len(layer)
     k_start = np.empty(n, dtype=np.int64)
     k_end = np.empty(n, dtype=np.int64)
@@ -278,15 +283,21 @@ def _segment_keys(layer, x1, y1, x2, y2):
     return k_start, k_end
 
 
-def _sort_segments(layer, x1, y1, x2, y2, nz):
+def _sort_segments(layer, x1, y1, x2, y2, nz, origin=None):
     """Segments reordered by start point (layer first): loops and layers become local in memory, so the
     chaining's gathers stay in cache and per-layer ranges are contiguous. Returns the arrays and both keys."""
     if len(layer) == 0:
         return (layer, x1, y1, x2, y2, nz), (np.zeros(0, np.int64), np.zeros(0, np.int64))
-    k_start, k_end = _segment_keys(layer, x1, y1, x2, y2)
+    k_start, k_end = _segment_keys(layer, x1, y1, x2, y2, origin)
     order = np.argsort(k_start)
     # np.take gathers a permutation about twice as fast as fancy indexing; the layer is the key's top bits.
-    k_start = np.take(k_start, order)
+    sorted_start = np.take(k_start, order)
+    if bool((sorted_start[1:] == sorted_start[:-1]).any()):
+        # Shared start points (a broken mesh): ties keep their input order, so that the chaining does not
+        # depend on how the segments were split between threads.
+        order = np.argsort(k_start, kind="stable")
+        sorted_start = np.take(k_start, order)
+    k_start = sorted_start
     arrays = ((k_start >> 48).astype(layer.dtype), *(np.take(a, order) for a in (x1, y1, x2, y2, nz)))
     return arrays, (k_start, np.take(k_end, order))
 
@@ -825,47 +836,42 @@ def features_from_slices(
     n_layers = len(tops)
     segments = slices.segments
     slices.segments = ()
-    # Big meshes: the segments are sorted by start point on a worker thread while this thread rasterises
-    # (pass 1 below); then the outline facts (chaining, corners) run per half of the layers on two workers
-    # while this thread classifies. numpy releases the GIL, and a layer's segments never link to another's.
+    # Big meshes: the outline facts (sorting by start point, chaining, corners) run per half of the layers on
+    # two workers while this thread rasterises and classifies. numpy releases the GIL, and a layer's segments
+    # never link to another's, so each half is sorted and chained on its own.
     threads = 2 if len(segments[0]) > 200_000 and (os.cpu_count() or 1) > 1 else 1
     pool = None
+    futures: list = []
     if threads > 1:
         from concurrent.futures import ThreadPoolExecutor
 
-        pool = ThreadPoolExecutor(max_workers=2)
-        sorted_future = pool.submit(_sort_segments, *segments)
-        raster_src = segments[:5]
         by_layer = np.argsort(
             segments[0].astype(np.int16) if n_layers < 32000 else segments[0], kind="stable"
         )
-        raster_layers = raster_src[0][by_layer]
+        raster_src = segments[:5]
+        raster_layers = np.take(raster_src[0], by_layer)
+        n_all = len(by_layer)
+        mid = int(np.searchsorted(raster_layers, raster_layers[n_all // 2]))
+        halves = [(0, mid), (mid, n_all)] if 0 < mid < n_all else [(0, n_all)]
+
+        origin = _key_origin(*segments[1:5])
+
+        def outline_half(r: tuple[int, int]) -> dict:
+            idx = by_layer[r[0] : r[1]]
+            half = (np.take(arr, idx) for arr in segments)
+            (hl, hx1, hy1, hx2, hy2, hnz), keys = _sort_segments(*half, origin=origin)
+            return _outline_features(hl, hx1, hy1, hx2, hy2, hnz, keys, n_layers, profile)
+
+        pool = ThreadPoolExecutor(max_workers=2)
+        futures = [pool.submit(outline_half, r) for r in halves]
     else:
         (layer, x1, y1, x2, y2, nz), keys = _sort_segments(*segments)
         raster_src = (layer, x1, y1, x2, y2)
         by_layer = None
         raster_layers = layer
-    del segments
-
-    def outline_part(r: tuple[int, int]) -> dict:
-        s = slice(*r)
-        return _outline_features(
-            layer[s], x1[s], y1[s], x2[s], y2[s], nz[s], (keys[0][s], keys[1][s]), n_layers, profile
-        )
-
-    def start_outlines() -> list:
-        n_seg_all = len(layer)
-        ranges = [(0, n_seg_all)]
-        if pool is not None:
-            mid = int(np.searchsorted(layer, layer[n_seg_all // 2]))
-            if 0 < mid < n_seg_all:
-                ranges = [(0, mid), (mid, n_seg_all)]
-            return [pool.submit(outline_part, r) for r in ranges]
-        return [outline_part(ranges[0])]
-
-    futures: list = []
-    if pool is None:
-        parts = start_outlines()
+        parts = [_outline_features(layer, x1, y1, x2, y2, nz, keys, n_layers, profile)]
+        del layer, x1, y1, x2, y2, nz, keys
+        del segments
 
     # ---- raster: infill regions
     h = profile.layer_height_mm
@@ -911,7 +917,9 @@ def features_from_slices(
         if by_layer is None:
             return raster_layers[i0:i1] - lo_l, *(arr[i0:i1] for arr in raster_src[1:])
         idx = by_layer[i0:i1]
-        return raster_layers[i0:i1] - lo_l, *(arr[idx] for arr in raster_src[1:])
+        return raster_layers[i0:i1] - lo_l, *(np.take(arr, idx) for arr in raster_src[1:])
+
+    first_layer = segs(0, 1)[1:] if n_layers else ()  # x1, y1, x2, y2 of the first layer (for the skirt)
 
     # Pass 1: rasterise every layer once (kept bit-packed); count cells, islands, and find where a layer
     # differs from the one below. Layers farther than the halo from any change (prismatic parts: most of
@@ -942,13 +950,6 @@ def features_from_slices(
         del mask
 
     raster_src = raster_layers = by_layer = None  # free the raster views before classification
-    if pool is not None:
-        try:
-            (layer, x1, y1, x2, y2, nz), keys = sorted_future.result()
-            futures = start_outlines()
-        except BaseException:
-            pool.shutdown()
-            raise
     fill_from = np.maximum.accumulate(np.where(changed[:n_layers], np.arange(n_layers), 0))
     islands = islands[fill_from]
 
@@ -1066,13 +1067,12 @@ def features_from_slices(
         skirt_mm=0.0,
         cell_mm=cell,
     )
-    first = layer == 0
-    if first.any() and profile.skirts > 0:
+    has_first = bool(len(first_layer) and len(first_layer[0]))
+    if has_first and profile.skirts > 0:
         from printfleet.estimate.fit import convex_hull_xy
 
-        pts = np.stack(
-            [np.concatenate([x1[first], x2[first]]), np.concatenate([y1[first], y2[first]])], axis=1
-        )
+        fx1, fy1, fx2, fy2 = first_layer
+        pts = np.stack([np.concatenate([fx1, fx2]), np.concatenate([fy1, fy2])], axis=1)
         hull_pts = convex_hull_xy(pts)
         hull = (
             float(np.linalg.norm(np.diff(np.vstack([hull_pts, hull_pts[:1]]), axis=0), axis=1).sum())
@@ -1088,7 +1088,7 @@ def features_from_slices(
         )
         loops_needed = math.ceil(profile.min_skirt_length_mm / per_loop - 1e-9) if per_loop > 0 else 0
         features.skirt_mm = max(profile.skirts, loops_needed) * loop
-    if first.any() and profile.brim_width_mm > 0:
+    if has_first and profile.brim_width_mm > 0:
         # Outer brim: concentric loops around the first layer's outline, one spacing apart.
         spacing = _spacing(profile.first_layer_width_mm, profile.first_layer_height_mm)
         rings = int(profile.brim_width_mm / spacing)
