@@ -229,7 +229,7 @@ def mesh_stats(vectors: np.ndarray) -> tuple[MeshInfo, np.ndarray, np.ndarray]:
     overhang_parts: list[tuple[np.ndarray, np.ndarray]] = []
     # Partial results are combined in chunk order: the sums do not depend on the threads.
     for c_lo, c_hi, c_volume, c_area, c_vec, c_degenerate, c_overhang, c_up in _map_chunks(
-        chunk_stats, n, 1 << 16
+        chunk_stats, n, 1 << 14
     ):
         lo = np.minimum(lo, c_lo)
         hi = np.maximum(hi, c_hi)

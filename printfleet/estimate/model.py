@@ -190,8 +190,28 @@ def _slice_segments(
         soa = np.ascontiguousarray(vectors[a + keep].transpose(1, 2, 0), dtype=np.float32)
         soa -= origin32[None, :, None]
         (x0, y0, z0), (x1, y1, z1), (x2, y2, z2) = soa
-        e1x, e1y, e1z = x1 - x0, y1 - y0, z1 - z0
-        e2x, e2y, e2z = x2 - x0, y2 - y0, z2 - z0
+        # Vertices by z: lowest, middle, highest (a sorting network; spanning triangles are never flat).
+        # ``odd``: the sort was an odd permutation, i.e. (l, m, h) winds against the facet.
+        lx, ly, lz, mx, my, mz, hx, hy, hz = x0, y0, z0, x1, y1, z1, x2, y2, z2
+        s = lz > mz
+        odd = s
+        lx, mx = np.where(s, mx, lx), np.where(s, lx, mx)
+        ly, my = np.where(s, my, ly), np.where(s, ly, my)
+        lz, mz = np.where(s, mz, lz), np.where(s, lz, mz)
+        s = mz > hz
+        odd = odd ^ s
+        mx, hx = np.where(s, hx, mx), np.where(s, mx, hx)
+        my, hy = np.where(s, hy, my), np.where(s, my, hy)
+        mz, hz = np.where(s, hz, mz), np.where(s, mz, hz)
+        s = lz > mz
+        odd ^= s
+        lx, mx = np.where(s, mx, lx), np.where(s, lx, mx)
+        ly, my = np.where(s, my, ly), np.where(s, ly, my)
+        lz, mz = np.where(s, mz, lz), np.where(s, lz, mz)
+        del soa, s
+        # The facet's unit normal z (for overhangs), from (l, m, h) and the parity of the sort.
+        e1x, e1y, e1z = mx - lx, my - ly, mz - lz
+        e2x, e2y, e2z = hx - lx, hy - ly, hz - lz
         nx = e1y * e2z - e1z * e2y
         ny = e1z * e2x - e1x * e2z
         nz = e1x * e2y - e1y * e2x
@@ -199,30 +219,16 @@ def _slice_segments(
         norm = np.sqrt(nx * nx + ny * ny + nz * nz)
         norm[norm == 0] = 1
         nz /= norm
-        del norm
-        # Vertices by z: lowest, middle, highest (a sorting network; spanning triangles are never flat).
-        lx, ly, lz, mx, my, mz, hx, hy, hz = x0, y0, z0, x1, y1, z1, x2, y2, z2
-        s = lz > mz
-        lx, mx = np.where(s, mx, lx), np.where(s, lx, mx)
-        ly, my = np.where(s, my, ly), np.where(s, ly, my)
-        lz, mz = np.where(s, mz, lz), np.where(s, lz, mz)
-        s = mz > hz
-        mx, hx = np.where(s, hx, mx), np.where(s, mx, hx)
-        my, hy = np.where(s, hy, my), np.where(s, my, hy)
-        mz, hz = np.where(s, hz, mz), np.where(s, mz, hz)
-        s = lz > mz
-        lx, mx = np.where(s, mx, lx), np.where(s, lx, mx)
-        ly, my = np.where(s, my, ly), np.where(s, ly, my)
-        lz, mz = np.where(s, mz, lz), np.where(s, lz, mz)
-        del soa, s
+        np.negative(nz, out=nz, where=odd)
+        del nx, ny, norm
         if bool((cnt == 1).all()):
             layer = k0
         else:
             tri = np.repeat(np.arange(len(keep)), cnt)
             first = np.repeat(np.cumsum(cnt) - cnt, cnt)
             layer = k0[tri] + (np.arange(len(tri)) - first)
-            lx, ly, lz, mx, my, mz, hx, hy, hz, nx, ny, nz = (
-                arr[tri] for arr in (lx, ly, lz, mx, my, mz, hx, hy, hz, nx, ny, nz)
+            lx, ly, lz, mx, my, mz, hx, hy, hz, nz, odd = (
+                arr[tri] for arr in (lx, ly, lz, mx, my, mz, hx, hy, hz, nz, odd)
             )
         zp = z_mid32[layer]
         # Point on the long edge lo-hi.
@@ -237,8 +243,10 @@ def _slice_segments(
         u = np.nan_to_num(u)
         pbx = px + u * (qx - px)
         pby = py + u * (qy - py)
-        # Orient so that the outward normal is on the right: direction . (-ny, nx) > 0.
-        flip = ((pbx - pax) * -ny + (pby - pay) * nx) < 0
+        # Oriented so that the outward normal is on the right. The cut from the long edge (l-h) to the short
+        # one always has the normal of (l, m, h) on its right, so the segment turns round exactly when the
+        # sort's permutation was odd.
+        flip = odd
         m = len(layer)
         sl = slice(pos, pos + m)
         layer_out[sl] = layer
