@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 _CHUNK = 1 << 15
 _BLOCK = 1 << 15  # elements per block in elementwise passes: a block's temporaries stay in the CPU cache
+_OUTLINE_PART = 200_000  # segments per part of the outline pass on worker threads
 _MAX_GRID_CELLS = 40_000_000  # layers x cells per layer; the grid coarsens above this
 _Z_EPS = 1e-5
 
@@ -274,29 +275,40 @@ def _key_origin(x1, y1, x2, y2) -> tuple[np.floating, np.floating]:
     return min(x1.min(), x2.min()), min(y1.min(), y2.min())
 
 
-def _segment_keys(layer, x1, y1, x2, y2, origin=None):
-    """Integer keys of each segment's start and end point: layer, then x and y quantised to 0.1 um."""
+def _segment_keys(layer, x1, y1, x2, y2, origin=None, subset: np.ndarray | None = None):
+    """Integer keys of each segment's start and end point: layer, then x and y quantised to 0.1 um.
+
+    ``subset`` (indices) keys only those segments, gathering them block by block (no full-size copies).
+    """
     q = 1e4
     ox, oy = origin if origin is not None else _key_origin(x1, y1, x2, y2)
-    n = len(layer)
+    n = len(layer) if subset is None else len(subset)
     k_start = np.empty(n, dtype=np.int64)
     k_end = np.empty(n, dtype=np.int64)
     for a in range(0, n, _BLOCK):  # cache-sized blocks: several times faster than whole-array temporaries
         sl = slice(a, a + _BLOCK)
-        lay = layer[sl].astype(np.int64) << 48
+
+        def part(arr: np.ndarray, sl: slice = sl) -> np.ndarray:
+            return arr[sl] if subset is None else np.take(arr, subset[sl])
+
+        lay = part(layer).astype(np.int64) << 48
         for out, x, y in ((k_start, x1, y1), (k_end, x2, y2)):
-            kx = np.rint((x[sl] - ox) * q).astype(np.int64)
-            ky = np.rint((y[sl] - oy) * q).astype(np.int64)
+            kx = np.rint((part(x) - ox) * q).astype(np.int64)
+            ky = np.rint((part(y) - oy) * q).astype(np.int64)
             out[sl] = lay | (kx << 24) | ky
     return k_start, k_end
 
 
-def _sort_segments(layer, x1, y1, x2, y2, nz, origin=None):
+def _sort_segments(layer, x1, y1, x2, y2, nz, origin=None, subset: np.ndarray | None = None):
     """Segments reordered by start point (layer first): loops and layers become local in memory, so the
-    chaining's gathers stay in cache and per-layer ranges are contiguous. Returns the arrays and both keys."""
-    if len(layer) == 0:
-        return (layer, x1, y1, x2, y2, nz), (np.zeros(0, np.int64), np.zeros(0, np.int64))
-    k_start, k_end = _segment_keys(layer, x1, y1, x2, y2, origin)
+    chaining's gathers stay in cache and per-layer ranges are contiguous. Returns the arrays and both keys.
+
+    ``subset`` (indices) sorts only those segments, gathered straight into sorted order.
+    """
+    if (len(layer) if subset is None else len(subset)) == 0:
+        empty = np.zeros(0, np.int64)
+        return tuple(arr[:0] for arr in (layer, x1, y1, x2, y2, nz)), (empty, empty)
+    k_start, k_end = _segment_keys(layer, x1, y1, x2, y2, origin, subset)
     order = np.argsort(k_start)
     # np.take gathers a permutation about twice as fast as fancy indexing; the layer is the key's top bits.
     sorted_start = np.take(k_start, order)
@@ -306,8 +318,11 @@ def _sort_segments(layer, x1, y1, x2, y2, nz, origin=None):
         order = np.argsort(k_start, kind="stable")
         sorted_start = np.take(k_start, order)
     k_start = sorted_start
+    k_end = np.take(k_end, order)
+    if subset is not None:
+        order = np.take(subset, order)
     arrays = ((k_start >> 48).astype(layer.dtype), *(np.take(a, order) for a in (x1, y1, x2, y2, nz)))
-    return arrays, (k_start, np.take(k_end, order))
+    return arrays, (k_start, k_end)
 
 
 def _chain(layer, x1, y1, x2, y2, keys=None):
@@ -331,19 +346,19 @@ def _chain(layer, x1, y1, x2, y2, keys=None):
         # Unique start points: if the end points are the same set, matching the two sorted lists pairs them.
         order_end = np.argsort(k_end)
         if np.array_equal(sorted_keys, k_end[order_end]):
-            nxt = np.empty(n, dtype=np.intp)
+            nxt = np.empty(n, dtype=np.int32)
             nxt[order_end] = order
         del order_end
     if nxt is None:
         pos = np.searchsorted(sorted_keys, k_end)
         np.minimum(pos, n - 1, out=pos)
         found = sorted_keys[pos] == k_end
-        nxt = np.where(found, order[pos], -1).astype(np.intp)
+        nxt = np.where(found, order[pos], -1).astype(np.int32)
         del pos, found
     del sorted_keys, k_end, order
     # Loop labels: the minimum index of each loop, by pointer doubling. Segments only link within their
     # layer, so the doubling runs on blocks of whole layers small enough to stay in cache.
-    label = np.empty(n, dtype=np.intp)
+    label = np.empty(n, dtype=np.int32)
     dead = np.empty(n, dtype=bool)
     for a, b in _layer_blocks(layer) if keys is not None else [(0, n)]:
         label[a:b], dead[a:b] = _loop_labels(nxt[a:b], a)
@@ -774,8 +789,9 @@ def _outline_features(layer, x1, y1, x2, y2, nz, keys, n_layers: int, profile: S
     safe = np.maximum(seg_len, np.float32(1e-12))
     ux, uy = dx / safe, dy / safe
     del safe, dx, dy
-    nidx = np.where(has_next, nxt, np.arange(n_seg))
-    prev = np.full(n_seg, -1, dtype=np.intp)
+    # Successor and predecessor indices are kept as int32 (memory) and widened per block for gathering.
+    nidx = np.where(has_next, nxt, np.arange(n_seg, dtype=np.int32))
+    prev = np.full(n_seg, -1, dtype=np.int32)
     prev[nxt[has_next]] = np.flatnonzero(has_next)
     has_prev = prev >= 0
     np.maximum(prev, 0, out=prev)
@@ -792,7 +808,7 @@ def _outline_features(layer, x1, y1, x2, y2, nz, keys, n_layers: int, profile: S
     # Junction speeds first (the speed-independent geometry shared by both perimeter speeds) ...
     for a0 in range(0, n_seg, _BLOCK):
         sl = slice(a0, a0 + _BLOCK)
-        nb = nidx[sl]
+        nb = nidx[sl].astype(np.intp)
         turns = _junction_geometry(ux[sl], uy[sl], ux[nb], uy[nb])
         for speed, _, v_end in moves:
             f_out = _junction_factor_at(turns, speed, jerk)
@@ -805,7 +821,7 @@ def _outline_features(layer, x1, y1, x2, y2, nz, keys, n_layers: int, profile: S
         cruise = np.float32(speed)
         for a0 in range(0, n_seg, _BLOCK):
             sl = slice(a0, a0 + _BLOCK)
-            v_start = np.where(has_prev[sl], v_end[prev[sl]], np.float32(min(jerk, speed)))
+            v_start = np.where(has_prev[sl], np.take(v_end, prev[sl]), np.float32(min(jerk, speed)))
             # Fine meshes: most segments enter and leave at full speed (a straight trace).
             slow = np.flatnonzero((v_start < cruise) | (v_end[sl] < cruise))
             if len(slow) == len(v_start):
@@ -844,9 +860,9 @@ def features_from_slices(
     n_layers = len(tops)
     segments = slices.segments
     slices.segments = ()
-    # Big meshes: the outline facts (sorting by start point, chaining, corners) run per half of the layers on
+    # Big meshes: the outline facts (sorting by start point, chaining, corners) run per part of the layers on
     # two workers while this thread rasterises and classifies. numpy releases the GIL, and a layer's segments
-    # never link to another's, so each half is sorted and chained on its own.
+    # never link to another's, so each part is sorted and chained on its own.
     threads = 2 if len(segments[0]) > 200_000 and (os.cpu_count() or 1) > 1 else 1
     pool = None
     futures: list = []
@@ -855,23 +871,24 @@ def features_from_slices(
 
         by_layer = np.argsort(
             segments[0].astype(np.int16) if n_layers < 32000 else segments[0], kind="stable"
-        )
+        ).astype(np.int32)
         raster_src = segments[:5]
         raster_layers = np.take(raster_src[0], by_layer)
-        n_all = len(by_layer)
-        mid = int(np.searchsorted(raster_layers, raster_layers[n_all // 2]))
-        halves = [(0, mid), (mid, n_all)] if 0 < mid < n_all else [(0, n_all)]
+        # Parts of whole layers, about _OUTLINE_PART segments each, two at a time: the parts' sort keys
+        # and chains are the estimator's largest temporaries, so smaller parts keep the peak memory down.
+        parts_wanted = max(2, -(-len(by_layer) // _OUTLINE_PART))
+        ranges = _layer_blocks(raster_layers, -(-len(by_layer) // parts_wanted))
 
         origin = _key_origin(*segments[1:5])
 
-        def outline_half(r: tuple[int, int]) -> dict:
-            idx = by_layer[r[0] : r[1]]
-            half = (np.take(arr, idx) for arr in segments)
-            (hl, hx1, hy1, hx2, hy2, hnz), keys = _sort_segments(*half, origin=origin)
+        def outline_part(r: tuple[int, int], order: np.ndarray = by_layer, src: tuple = segments) -> dict:
+            (hl, hx1, hy1, hx2, hy2, hnz), keys = _sort_segments(
+                *src, origin=origin, subset=order[r[0] : r[1]]
+            )
             return _outline_features(hl, hx1, hy1, hx2, hy2, hnz, keys, n_layers, profile)
 
         pool = ThreadPoolExecutor(max_workers=2)
-        futures = [pool.submit(outline_half, r) for r in halves]
+        futures = [pool.submit(outline_part, r) for r in ranges]
     else:
         (layer, x1, y1, x2, y2, nz), keys = _sort_segments(*segments)
         raster_src = (layer, x1, y1, x2, y2)

@@ -20,3 +20,28 @@ def box_stl(path: Path, x: float, y: float | None = None, z: float | None = None
         box.vectors[i] = corners[list(face)]
     box.save(str(path))
     return path
+
+
+def torus_stl(path: Path, n_triangles: int = 1_000_000, height_mm: float = 40.0) -> int:
+    """Closed torus (tube radius height/2, ring radius 2x that) as a binary STL with ``n_triangles``."""
+    r = height_mm / 2
+    big_r = 2 * r
+    nv = int(round((n_triangles / 2 / (big_r / r)) ** 0.5))
+    nu = n_triangles // (2 * nv)
+    u = np.linspace(0, 2 * np.pi, nu, endpoint=False)
+    v = np.linspace(0, 2 * np.pi, nv, endpoint=False)
+    uu, vv = np.meshgrid(u, v, indexing="ij")
+    pts = np.stack(
+        [(big_r + r * np.cos(vv)) * np.cos(uu), (big_r + r * np.cos(vv)) * np.sin(uu), r * np.sin(vv) + r],
+        axis=-1,
+    ).astype(np.float32)
+    i, j = np.meshgrid(np.arange(nu), np.arange(nv), indexing="ij")
+    i1, j1 = (i + 1) % nu, (j + 1) % nv
+    a, b, c, d = pts[i, j], pts[i1, j], pts[i1, j1], pts[i, j1]
+    tris = np.concatenate(
+        [np.stack([a, b, c], 2).reshape(-1, 3, 3), np.stack([a, c, d], 2).reshape(-1, 3, 3)]
+    )
+    data = np.zeros(len(tris), dtype=mesh.Mesh.dtype)
+    data["vectors"] = tris
+    mesh.Mesh(data, calculate_normals=False).save(str(path))
+    return len(tris)

@@ -38,7 +38,10 @@ def test_hull_of_a_round_outline_keeps_every_rim_point_and_drops_the_rest():
     hull walk was slow on); duplicates and interior points must go, every rim point must stay."""
     angles = np.linspace(0, 2 * np.pi, 3000, endpoint=False)
     rim = np.stack([np.cos(angles), np.sin(angles)], axis=1) * 60 + [5, -3]
-    inner = np.random.default_rng(2).uniform(-40, 40, size=(20_000, 2)) + [5, -3]  # within 57 mm of the centre
+    inner = np.random.default_rng(2).uniform(-40, 40, size=(20_000, 2)) + [
+        5,
+        -3,
+    ]  # within 57 mm of the centre
     hull = convex_hull_xy(np.concatenate([rim, inner, rim[::7]]))  # rim points repeated, as in a mesh
     assert len(hull) == 3000
     assert np.allclose(np.sort(np.hypot(hull[:, 0] - 5, hull[:, 1] + 3)), 60)

@@ -89,3 +89,25 @@ def test_odd_shapes_are_estimated(tmp_path: Path, size: tuple[float, float, floa
     assert est.warnings == ()
     # never more filament than the solid volume (plus skirt and first-layer squish)
     assert est.filament_mm * 2.405 < size[0] * size[1] * size[2] * 1.1 + 200
+
+
+def test_big_meshes_give_the_same_figures_on_one_thread_and_on_two(tmp_path: Path, monkeypatch):
+    """Big meshes are sorted and chained in parts on worker threads; the figures must not depend on that,
+    also where segments share start points (here a tenth of the facets is repeated inside out, as in broken
+    files: each repeated cut starts where its original's successor starts)."""
+    from stl import mesh as stl_mesh
+
+    from printfleet.testing.meshes import torus_stl
+
+    torus = torus_stl(tmp_path / "torus.stl", n_triangles=400_000)
+    data = stl_mesh.Mesh.from_file(str(tmp_path / "torus.stl")).data
+    inside_out = data[: torus // 10].copy()
+    inside_out["vectors"] = inside_out["vectors"][:, ::-1]
+    stl_mesh.Mesh(np.concatenate([data, inside_out])).save(str(tmp_path / "broken.stl"))
+    profile = load_profile(SHIPPED_PROFILE)
+    for name in ("torus.stl", "broken.stl"):
+        monkeypatch.setattr("os.cpu_count", lambda: 2)
+        two = estimate_file(tmp_path / name, profile)
+        monkeypatch.setattr("os.cpu_count", lambda: 1)
+        one = estimate_file(tmp_path / name, profile)
+        assert (two.print_time_s, two.filament_mm) == (one.print_time_s, one.filament_mm), name
