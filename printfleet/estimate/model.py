@@ -536,17 +536,15 @@ def _euler(mask: np.ndarray) -> np.ndarray:
     m[:, 1:-1, 1:-1] = mask
     a, b, c, d = m[:, :-1, :-1], m[:, :-1, 1:], m[:, 1:, :-1], m[:, 1:, 1:]
     total = a + b + c + d
-    q1 = (total == 1).sum(axis=(1, 2))
-    q3 = (total == 3).sum(axis=(1, 2))
-    qd = ((total == 2) & (a == d)).sum(axis=(1, 2))
+    q1 = _count_layers(total == 1)
+    q3 = _count_layers(total == 3)
+    qd = _count_layers((total == 2) & (a == d))
     return (q1 - q3 - 2 * qd) / 4
 
 
 def _edges(mask: np.ndarray) -> np.ndarray:
     """Boundary edge count per layer of a (layers, ny, nx) mask."""
-    ex = (mask[:, :, 1:] != mask[:, :, :-1]).sum(axis=(1, 2))
-    ey = (mask[:, 1:, :] != mask[:, :-1, :]).sum(axis=(1, 2))
-    return ex + ey
+    return _count_layers(mask[:, :, 1:] != mask[:, :, :-1]) + _count_layers(mask[:, 1:, :] != mask[:, :-1, :])
 
 
 def _rasterise(layer, x1, y1, x2, y2, n_layers, x0, y0, cell, nx, ny):
