@@ -40,7 +40,12 @@ How a plan is made
      another job before the morning, and keeps printers free for the evening's short jobs;
    * *carried-over long jobs first*: with unattended printing off, a job of ``at_risk_min_s`` or more
      that was already waiting at opening time goes first once its last chance to start today is less than
-     ``at_risk_s`` away, so long jobs do not miss their morning window day after day.
+     ``at_risk_s`` away, and from the opening on if it could already have printed on an earlier day, so
+     long jobs do not miss their morning window day after day;
+   * *a job only one printer can take*: flexible jobs take another idle printer rather than the last idle
+     one of a kind a waiting job can only print on; and such a job that was already waiting when the space
+     opened (for ``scarce_wait_s``) goes first on its printer whenever it is free and the job can still
+     finish before closing, so a stream of jobs that could print elsewhere cannot keep it busy for days.
 4. **Starting now.** In that order, a job starts now if the site is open, it finishes before closing plus
    the margin (unattended printing off), the member's caps allow it, fewer than ``max_heating`` printers
    are heating up, and a compatible printer is idle with its bed confirmed clear. Among those printers it
@@ -134,6 +139,7 @@ class ReasonCode(StrEnum):
     BED_NOT_CLEAR = "bed_not_clear"
     HEATUP_STAGGER = "heatup_stagger"
     LONG_JOB_SHARE = "long_job_share"
+    ONLY_PRINTER = "only_printer"
     OVERNIGHT_START = "overnight_start"
     # a job waits with no start time until a person acts
     AWAITING_APPROVAL = "awaiting_approval"
@@ -260,6 +266,7 @@ class SiteRules:
     allow_material_swap: bool = False
     material_swap_s: float = 900.0
     flex_defer_s: float = 1800.0
+    scarce_wait_s: float | None = 0.0  # None: a job only one printer can take is never put first
     at_risk_s: float = 3600.0
     at_risk_min_s: float = 6 * 3600.0
     backlog_weight: float = 1.0
@@ -876,6 +883,16 @@ def plan(
             day_used[user] = u.day_s
             week_used[user] = u.week_s
 
+    # -- look-ahead: who goes first at the opening in progress or the next one (fair only) ----------
+    fair = rules.ordering is Ordering.FAIR
+    front: set[str] = set()
+    scarce: set[str] = set()
+    if fair:
+        front, scarce = _goes_first(ranked, by_job, rules, now)
+    schedule = ranked
+    if front:
+        schedule = [job for job in ranked if job.id in front] + [job for job in ranked if job.id not in front]
+
     # -- stage A: start now -----------------------------------------------------------------------
     assignments: list[Assignment] = []
     hold_until: dict[str, float] = {}
@@ -908,6 +925,13 @@ def plan(
                 return False
             return True
 
+        def kept_for_other(ci: int, job: QueuedJob) -> bool:
+            # whether another waiting job can print only on class ci, and could start now
+            waiting_here = only_here.get(ci)
+            while waiting_here and (waiting_here[-1].id in started or not startable(waiting_here[-1])):
+                waiting_here.pop()
+            return bool(waiting_here) and waiting_here[-1] is not job
+
         # pressure: how much of the waiting work each class could take (shared among the classes a job fits)
         by_fit: dict[int, tuple[list[tuple[_Class, bool]], list[QueuedJob]]] = {}
         for job, info in zip(ranked, map(by_job.__getitem__, map(attrgetter("id"), ranked))):
@@ -931,30 +955,13 @@ def plan(
             c.index: min((free_at[i] for i in c.printers if not idle_now[i]), default=math.inf) for c in classes
         }
 
-        stage_a = ranked
-        if (
-            rules.ordering is Ordering.FAIR
-            and must_finish
-            and closes is not None
-            and rules.at_risk_s
-            and closes + margin - now >= 2 * rules.at_risk_s + 3600.0
-        ):
-            # look-ahead over the opening hours: a job whose last chance to start today is close comes first,
-            # or it waits a whole night (and its printer-time is lost from today)
-            last_call = closes + margin - now - rules.at_risk_s
-            floor = max(last_call, rules.at_risk_min_s)
-            opened = cal.opened_at(now)
-            urgent = [job for job in ranked if job.est_print_s >= floor and job.submitted_at < opened]
-            if urgent:
-                seen = {job.id for job in urgent}
-                stage_a = urgent + [job for job in ranked if job.id not in seen]
         overnight = rules.ordering is Ordering.FAIR and rules.overnight_hold and not must_finish and closes is not None
         reopens = cal.next_open(closes + 1.0) if overnight else None
         # leave enough time before closing to start every held print despite the heat-up stagger
         hold_slack = 600.0
         if rules.max_heating:
             hold_slack += rules.heatup_s * math.ceil(len(printers) / rules.max_heating)
-        for job in stage_a:
+        for job in schedule:
             if n_idle == 0 or heating_free <= 0:
                 break
             if not startable(job):
@@ -966,11 +973,18 @@ def plan(
             chosen_swap = False
             swap_cls: _Class | None = None
             best_pressure = math.inf
+            flexible = len(fit) > 1
             for cls, swap in fit:
-                if idle_by_class.get(cls.index):
+                idle = idle_by_class.get(cls.index)
+                if idle:
                     if not swap:
-                        if pressure[cls.index] < best_pressure - 1e-9:
-                            chosen_cls, best_pressure = cls, pressure[cls.index]
+                        load = pressure[cls.index]
+                        if fair and flexible and len(idle) == 1 and kept_for_other(cls.index, job):
+                            # the last idle printer of a kind that a waiting job can only print on: use
+                            # another idle printer if there is one
+                            load += 1e9
+                        if load < best_pressure - 1e-9:
+                            chosen_cls, best_pressure = cls, load
                     elif swap_cls is None:
                         swap_cls = cls
             if chosen_cls is None and swap_cls is not None:
@@ -1066,7 +1080,7 @@ def plan(
     heatup_s = rules.heatup_s
     new = tuple.__new__  # NamedTuple(...) runs a Python-level __new__; this is the same tuple, faster
     top_of = tops.__getitem__
-    for job in ranked:
+    for job in schedule:
         job_id = job.id
         m = job.material
         row = ahead.get(m)
@@ -1188,6 +1202,12 @@ def plan(
                     job, rules, now, start, base, t_printer, t_user, t_hold, cap_code, stagger_blocked,
                     printers[idx], unclear[idx], open_now, row, usage, queued_s,
                 )
+            if front and job_id in front and job_id in scarce and reason.code in (code_waiting, code_fair, code_priority):
+                # its only printer is kept for it (see _goes_first): say so rather than name the queue
+                reason = Reason(
+                    ReasonCode.ONLY_PRINTER,
+                    {"start_at": start, "printer": pid, "material": names[0], "colour": names[1], "first": True},
+                )
             waiting[job_id] = new(Estimate, (job_id, start, pid, reason))
         if row is None:
             ahead[m] = [1, {job.priority: [1, job.submitted_at]}]
@@ -1202,6 +1222,57 @@ def plan(
                     same[1] = job.submitted_at
     order = [job.id for job in ranked]
     return Plan(now=now, assignments=tuple(assignments), waiting=waiting, order=tuple(order))
+
+
+def _goes_first(
+    ranked: Sequence[QueuedJob], by_job: Mapping[str, _FitInfo], rules: SiteRules, now: float
+) -> tuple[set[str], set[str]]:
+    """The jobs that go ahead of the ranking at the opening in progress (or the next one), and the jobs only
+    one printer can take.
+
+    * A job only one printer can take that was already waiting when the space opened (and has waited
+      ``scarce_wait_s``) goes first on that printer, whenever it is free and the job can still finish in time.
+      Flexible jobs can print elsewhere; without this, they can keep its only printer busy day after day.
+    * With unattended printing off, a job of ``at_risk_min_s`` or more that was waiting at opening goes
+      first once its last chance to start today is less than ``at_risk_s`` away, or from the opening on when
+      it could already have printed on an earlier day: otherwise a long job can miss its morning window every
+      day (its printers are taken at opening, and free up too late).
+    """
+    cal = rules.calendar
+    ref = now if cal.is_open(now) else cal.next_open(now)
+    front: set[str] = set()
+    scarce: set[str] = set()
+    if ref is None:
+        return front, scarce
+    opened = cal.opened_at(ref)
+    single: dict[int, bool] = {}
+    wait = rules.scarce_wait_s
+    for job in ranked:
+        info = by_job[job.id]
+        one = single.get(id(info))
+        if one is None:
+            one = single[id(info)] = sum(len(c.printers) for c, _ in info[0]) == 1
+        if one:
+            scarce.add(job.id)
+            if wait is not None and job.submitted_at < opened and ref - job.submitted_at >= wait - _EPS:
+                front.add(job.id)
+    closes = cal.closes_at(ref)
+    margin = rules.closing_margin_s
+    if (
+        not rules.unattended_printing
+        and closes is not None
+        and rules.at_risk_s
+        and closes + margin - ref >= 2 * rules.at_risk_s + 3600.0
+    ):
+        floor = max(closes + margin - ref - rules.at_risk_s, rules.at_risk_min_s)
+        min_s = rules.at_risk_min_s
+        for job in ranked:
+            d = job.est_print_s
+            if d >= min_s and job.submitted_at < opened and (
+                d >= floor or (cal.earliest_start(job.submitted_at, d, True, margin) or math.inf) < opened
+            ):
+                front.add(job.id)
+    return front, scarce
 
 
 def _fits_printer(job: QueuedJob, p: PrinterSnapshot, swaps: bool) -> bool:
@@ -1413,6 +1484,12 @@ def render_reason(reason: Reason, *, tz: ZoneInfo | str = "UTC", now: float = 0.
         return (
             f"prints overnight: starts {format_when(p['start_at'], now, tz)}, still finishing before the space "
             "opens, so printers stay free this evening"
+        )
+    if code is ReasonCode.ONLY_PRINTER:
+        first = "; it goes first there" if p.get("first") else ""
+        return (
+            f"waiting for {p['printer']}, the only printer here that can take it "
+            f"({_what(p['material'], p['colour'])}){first}{when}"
         )
     if code is ReasonCode.LONG_JOB_SHARE:
         return (

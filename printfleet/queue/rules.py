@@ -14,6 +14,7 @@ Example::
       long_job_h: 2                # while the space is open, prints of 2 h or more ...
       long_job_share: 0.8          # ... may hold at most 80 % of the printers
       overnight_start: true        # unattended printing: start overnight prints as late as is free
+      scarce_wait_h: 0             # a job only one printer can take, waiting since before opening, goes first there
       max_jobs_at_once: 2
       max_hours_per_day: 12
       approval: {over_hours: 12, over_grams: 500, materials: [ABS, ASA], new_member_jobs: 1}
@@ -79,6 +80,12 @@ class PolicyConfig(_Strict):
     backlog_weight: float = Field(default=1.0, ge=0, le=1, description="share of queued work counted in a claim")
     overnight_start: bool = True
     flex_defer_min: float = Field(default=30, ge=0, le=24 * 60)
+    scarce_wait_h: float | None = Field(
+        default=0,
+        ge=0,
+        description="a job only one printer can take that was waiting when the space opened, and for this many "
+        "hours, goes first on that printer (unset: never)",
+    )
 
     @field_validator("weights")
     @classmethod
@@ -118,6 +125,7 @@ def site_rules(fleet: FleetConfig, *, ordering: Ordering | str | None = None) ->
         backlog_weight=pol.backlog_weight,
         overnight_hold=pol.overnight_start,
         flex_defer_s=pol.flex_defer_min * 60.0,
+        scarce_wait_s=None if pol.scarce_wait_h is None else pol.scarce_wait_h * 3600.0,
     )
 
 

@@ -651,3 +651,94 @@ def test_plan_is_fast_enough_for_a_big_site() -> None:
     result = plan(fleet, jobs, rules(opening_hours=WEEKDAYS_9_22, unattended_printing=False), now)
     assert time.perf_counter() - start < 2.0
     assert len(result.assignments) + len(result.waiting) == 4000
+
+
+# ---------------------------------------------------------------- jobs only one printer can take
+
+
+def weekday_site(**kw: object) -> SiteRules:
+    return rules(opening_hours=WEEKDAYS_9_22, unattended_printing=False, closing_margin_s=15 * 60, **kw)
+
+
+def test_only_printer_is_kept_at_opening_for_a_job_that_fits_nowhere_else() -> None:
+    now = at(MON + 1, 9)  # Tuesday, opening
+    fleet = [printer("black1"), printer("black2"), printer("blue", colour="blue")]
+    heavy = {"ann": UserUsage(window_s=40 * H)}
+    jobs = [
+        job("long", user="ann", colour="blue", est_print_s=9 * H, submitted_at=at(MON, 10)),
+        *(job(f"f{k}", user=f"light{k}", est_print_s=5 * H, submitted_at=at(MON, 20, k)) for k in range(3)),
+    ]
+    result = plan(fleet, jobs, weekday_site(), now, heavy)
+    assert result.order[-1] == "long"  # fair share still ranks it last ...
+    assert assigned(result) == {"long": "blue", "f0": "black1", "f1": "black2"}  # ... but its printer is kept
+    assert result.waiting["f2"].start_at == now + 5 * H
+    # later that morning, its printer busy: it waits for it, and says so
+    fleet[2] = replace(fleet[2], status=PrinterStatus.PRINTING, available_at=at(MON + 1, 11), current_user="cat")
+    waiting = plan(fleet, jobs, weekday_site(), at(MON + 1, 10), heavy).waiting["long"]
+    assert waiting.start_at == at(MON + 1, 11)
+    assert waiting.reason.code is ReasonCode.ONLY_PRINTER
+    assert render_reason(waiting.reason, tz=BERLIN, now=at(MON + 1, 10)) == (
+        "waiting for blue, the only printer here that can take it (blue PLA); it goes first there; "
+        "expected to start at 11:00"
+    )
+    # FIFO is the plain baseline: no look-ahead
+    fifo = plan(fleet[:2] + [printer("blue", colour="blue")], jobs, weekday_site(ordering=Ordering.FIFO), now, heavy)
+    assert assigned(fifo) == {"long": "blue", "f0": "black1", "f1": "black2"}  # submitted first anyway
+
+
+def test_flexible_job_takes_another_idle_printer_not_the_only_one_a_waiting_job_fits() -> None:
+    now = at(MON, 10)
+    fleet = [
+        printer("blue", colour="blue"),
+        printer("black1"),
+        printer("black2", status=PrinterStatus.PRINTING, available_at=now + 4 * H, current_user="ann"),
+    ]
+    jobs = [
+        job("flex", user="bob", submitted_at=now - 120),
+        job("blue-only", user="cat", colour="blue", submitted_at=now - 60),
+        # black-only jobs that cannot start now (one job at a time): they make black look busier than blue
+        *(job(f"ann{k}", user="ann", colour="black", submitted_at=now - 300 + k) for k in range(3)),
+    ]
+    result = plan(fleet, jobs, rules(max_jobs_at_once=1), now)
+    assert assigned(result) == {"flex": "black1", "blue-only": "blue"}
+
+
+def test_a_stream_of_flexible_jobs_does_not_starve_a_job_that_fits_one_printer() -> None:
+    from printfleet.queue.simulate import WorkloadJob, simulate
+
+    def wjob(jid: str, user: str, at_h: float, hours: float, colour: str = "any") -> WorkloadJob:
+        return WorkloadJob(jid, user, at_h * H, hours * H, 10.0, "PLA", colour, (50.0, 50.0, 50.0))
+
+    fleet = [printer("black1"), printer("black2"), printer("blue", colour="blue")]
+    # Monday 09:30: a 9-hour print only the blue printer can take; from 08:00 every day, light members
+    # submit 2.5-hour jobs that any printer can take, a bit more than the three printers can print
+    workload = [wjob("long", "ann", 9.5, 9.0, colour="blue")]
+    for day in (0, 1, 2):
+        for k in range(16):
+            workload.append(wjob(f"s{day}-{k}", f"m{day}-{k}", day * 24 + 8 + k * 0.75, 2.5))
+    result = simulate(fleet, workload, weekday_site(max_heating=None))
+    long = next(r for r in result.records if r.job.id == "long")
+    # its printer is busy whenever it frees up on Monday; at Tuesday's opening it is kept for the long job
+    # (without that, the light members' jobs took it every morning, and it started on Thursday)
+    assert long.start_s == 24 * H + 9 * H
+    assert result.ran_past_closing() == 0
+
+
+def test_long_job_that_fits_a_full_day_starts_at_opening_after_missing_one() -> None:
+    now = at(MON + 1, 9)
+    fleet = [printer("p1"), printer("p2")]
+    heavy = {"ann": UserUsage(window_s=40 * H)}
+    jobs = [
+        # could have printed on Monday (12 h from 09:30 ends before closing) but every printer was busy
+        job("long", user="ann", est_print_s=12 * H, submitted_at=at(MON, 9, 30)),
+        job("b", user="bob", est_print_s=3 * H, submitted_at=at(MON, 21)),
+        job("c", user="cat", est_print_s=3 * H, submitted_at=at(MON, 21, 1)),
+    ]
+    result = plan(fleet, jobs, weekday_site(max_heating=1), now, heavy)
+    assert assigned(result) == {"long": "p1"}
+    # a job longer than any opening is reported and holds no printer
+    too_long = job("huge", user="ann", colour="blue", est_print_s=14 * H, submitted_at=at(MON, 9))
+    result = plan([printer("blue", colour="blue")], [too_long, job("x", user="bob")], weekday_site(), now, heavy)
+    assert assigned(result) == {"x": "blue"}
+    assert result.waiting["huge"].reason.code is ReasonCode.TOO_LONG_FOR_OPENING_HOURS
+    assert result.waiting["huge"].start_at is None

@@ -108,3 +108,13 @@ def test_bad_policy_values_name_the_field(tmp_path: Path, old: str, new: str, wh
     assert str(tmp_path / "printers.yaml") in message
     assert where in message
     assert "\n" not in message
+
+
+def test_scarce_wait_knob(tmp_path: Path) -> None:
+    assert site_rules(load_fleet(write(tmp_path, FLEET))).scarce_wait_s == 0.0
+    fleet = load_fleet(write(tmp_path, FLEET.replace("  heatup_min: 8\n", "  heatup_min: 8\n  scarce_wait_h: 12\n")))
+    assert site_rules(fleet).scarce_wait_s == 12 * 3600.0
+    fleet = load_fleet(write(tmp_path, FLEET.replace("  heatup_min: 8\n", "  heatup_min: 8\n  scarce_wait_h: null\n")))
+    assert site_rules(fleet).scarce_wait_s is None
+    with pytest.raises(ValueError):
+        PolicyConfig(scarce_wait_h=-1)
