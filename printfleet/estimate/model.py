@@ -186,7 +186,7 @@ def _slice_segments(
         keep = np.nonzero(cnt > 0)[0]
         if len(keep) == 0:
             return
-        k0, cnt = k0[keep].astype(np.int64), cnt[keep].astype(np.int64)
+        k0, cnt = np.take(k0, keep).astype(np.int64), np.take(cnt, keep).astype(np.int64)
         # Contiguous per-component arrays (vertex, axis, triangle): cheap elementwise work below.
         soa = np.ascontiguousarray(vectors[a + keep].transpose(1, 2, 0), dtype=np.float32)
         soa -= origin32[None, :, None]
@@ -227,11 +227,11 @@ def _slice_segments(
         else:
             tri = np.repeat(np.arange(len(keep)), cnt)
             first = np.repeat(np.cumsum(cnt) - cnt, cnt)
-            layer = k0[tri] + (np.arange(len(tri)) - first)
+            layer = np.take(k0, tri) + (np.arange(len(tri)) - first)
             lx, ly, lz, mx, my, mz, hx, hy, hz, nz, odd = (
-                arr[tri] for arr in (lx, ly, lz, mx, my, mz, hx, hy, hz, nz, odd)
+                np.take(arr, tri) for arr in (lx, ly, lz, mx, my, mz, hx, hy, hz, nz, odd)
             )
-        zp = z_mid32[layer]
+        zp = np.take(z_mid32, layer)
         # Point on the long edge lo-hi.
         t = (zp - lz) / (hz - lz)
         pax = lx + t * (hx - lx)
