@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from printfleet.estimate import bitmask
+from printfleet.estimate.bitmask import Bits
 from printfleet.estimate.profile import SlicerProfile
 
 logger = logging.getLogger(__name__)
@@ -474,62 +476,6 @@ def line_time(length, v, v_end, accel):
     return _segment_times(length, v, v_end, v_end, accel)
 
 
-def _erode(mask: np.ndarray, steps: int) -> np.ndarray:
-    """Binary erosion of (layers, ny, nx) by ``steps`` cells, alternating 4- and 8-neighbourhoods."""
-    m = mask
-    for i in range(steps):
-        e = m.copy()
-        e[:, 1:, :] &= m[:, :-1, :]
-        e[:, :-1, :] &= m[:, 1:, :]
-        e[:, :, 1:] &= m[:, :, :-1]
-        e[:, :, :-1] &= m[:, :, 1:]
-        if i % 2 == 1:
-            e[:, 1:, 1:] &= m[:, :-1, :-1]
-            e[:, :-1, :-1] &= m[:, 1:, 1:]
-            e[:, 1:, :-1] &= m[:, :-1, 1:]
-            e[:, :-1, 1:] &= m[:, 1:, :-1]
-        m = e
-    return m
-
-
-def _dilate(mask: np.ndarray, steps: int) -> np.ndarray:
-    return ~_erode(~mask, steps)
-
-
-def _dilate_box(mask: np.ndarray, radius: int) -> np.ndarray:
-    """Dilation by a (2r+1)^2 square, separable with running sums: cost independent of ``radius``."""
-    out = mask
-    for axis in (2, 1):
-        n = out.shape[axis]
-        cs = np.cumsum(out, axis=axis, dtype=np.int16 if n < 32000 else np.int32)
-        hi = np.take(cs, np.minimum(np.arange(n) + radius, n - 1), axis=axis)
-        lo_idx = np.arange(n) - radius - 1
-        lo = np.take(cs, np.maximum(lo_idx, 0), axis=axis)
-        shape = [1, 1, 1]
-        shape[axis] = n
-        lo = np.where((lo_idx >= 0).reshape(shape), lo, 0)
-        out = (hi - lo) > 0
-    return out
-
-
-def _dilate_layers(mask: np.ndarray, steps: int) -> np.ndarray:
-    """Dilate only the layers that have any set cell (most layers of prismatic parts have none).
-
-    Large growths use a square of the same area as the octagon the step-wise dilation would give.
-    """
-    if steps <= 0:
-        return mask.copy()
-    out = mask.copy()
-    busy = np.nonzero(mask.any(axis=(1, 2)))[0]
-    if len(busy) == 0:
-        return out
-    if steps >= 3:
-        out[busy] = _dilate_box(mask[busy], max(int(round(steps * 0.91)), 1))
-    else:
-        out[busy] = _dilate(mask[busy], steps)
-    return out
-
-
 def _euler(mask: np.ndarray) -> np.ndarray:
     """Euler number (components - holes, 8-connected) per layer of a (layers, ny, nx) mask (Gray's bit quads)."""
     m = np.zeros((mask.shape[0], mask.shape[1] + 2, mask.shape[2] + 2), dtype=np.int8)
@@ -540,11 +486,6 @@ def _euler(mask: np.ndarray) -> np.ndarray:
     q3 = _count_layers(total == 3)
     qd = _count_layers((total == 2) & (a == d))
     return (q1 - q3 - 2 * qd) / 4
-
-
-def _edges(mask: np.ndarray) -> np.ndarray:
-    """Boundary edge count per layer of a (layers, ny, nx) mask."""
-    return _count_layers(mask[:, :, 1:] != mask[:, :, :-1]) + _count_layers(mask[:, 1:, :] != mask[:, :-1, :])
 
 
 def _rasterise(layer, x1, y1, x2, y2, n_layers, x0, y0, cell, nx, ny):
@@ -605,7 +546,7 @@ class _Grid:
 
 
 def _classify_window(
-    mask: np.ndarray,
+    mask: Bits,
     first: int,
     n_layers: int,
     grid: _Grid,
@@ -616,84 +557,85 @@ def _classify_window(
     constants: ModelConstants,
 ) -> dict[str, np.ndarray]:
     """Split the filled cells of layers ``first .. first + len(mask)`` into perimeters, top, bottom/bridge,
-    solid and sparse infill (per-layer areas and border lengths)."""
-    n_win = len(mask)
+    solid and sparse infill (per-layer areas and border lengths). Works on packed masks (eight cells a
+    byte); the window needs an empty margin of at least one cell around what it holds."""
+    m = mask.data
+    n_win = len(m)
     cell_area = grid.cell * grid.cell
-    interior = _erode(mask, steps) if steps else mask.copy()
-    above = np.zeros_like(mask)
-    above[:-1] = mask[1:]
-    below = np.zeros_like(mask)
-    below[1:] = mask[:-1]
-    # Layers beyond the window edge are known to be empty only at the object's ends.
+    interior = bitmask.erode(mask, steps) if steps else mask.copy()
+    # Exposed top: filled here, empty above; layers beyond the window edge are known to be empty only at
+    # the object's ends.
+    top = m.copy()
+    top[:-1] &= ~m[1:]
+    bottom = m.copy()
+    bottom[1:] &= ~m[:-1]
     if first + n_win < n_layers:
-        above[-1] = True
+        top[-1] = 0
     if first > 0:
-        below[0] = True
-    exposed_top = mask & ~above
-    exposed_bottom = mask & ~below
-    del above, below
+        bottom[0] = 0
     # Top and bottom surfaces that reach inside the perimeters are grown into the infill area to anchor them
     # (PrusaSlicer's 3 mm margin).
-    top_cells = _dilate_layers(exposed_top & interior, grow) & interior
-    bottom_cells = _dilate_layers(exposed_bottom & interior, grow) & interior
-    del exposed_top, exposed_bottom
+    top_cells = bitmask.dilate_layers(mask.like(top) & interior, grow) & interior
+    bottom_cells = bitmask.dilate_layers(mask.like(bottom) & interior, grow) & interior
+    del top, bottom
+    inner, tops, bottoms = interior.data, top_cells.data, bottom_cells.data
     # Shells propagate top_solid_layers down and bottom_solid_layers up (discover_horizontal_shells).
-    shell = top_cells | bottom_cells
+    shell = tops | bottoms
     for j in range(1, min(nt, n_win)):
-        shell[: n_win - j] |= top_cells[j:] & interior[: n_win - j]
+        shell[: n_win - j] |= tops[j:] & inner[: n_win - j]
     for j in range(1, min(nb, n_win)):
-        shell[j:] |= bottom_cells[: n_win - j] & interior[j:]
+        shell[j:] |= bottoms[: n_win - j] & inner[j:]
     if constants.vertical_shells:
         # ensure_vertical_shell_thickness: infill area not inside the infill area of every layer within
         # the top/bottom shell range becomes solid, so sloped walls keep their shell thickness.
-        covered = np.ones_like(mask)
+        covered = np.full_like(m, 0xFF)
         for j in range(1, nt):
             if j < n_win:
-                covered[: n_win - j] &= interior[j:]
+                covered[: n_win - j] &= inner[j:]
             if first + n_win >= n_layers:
-                covered[max(n_win - j, 0) :] = False
+                covered[max(n_win - j, 0) :] = 0
         for j in range(1, nb):
             if j < n_win:
-                covered[j:] &= interior[: n_win - j]
+                covered[j:] &= inner[: n_win - j]
             if first == 0:
-                covered[: min(j, n_win)] = False
-        vshell = interior & ~covered & ~shell
+                covered[: min(j, n_win)] = 0
+        vshell = mask.like(inner & ~covered & ~shell)
         del covered
         # PrusaSlicer's opening drops strips narrower than ~0.65 line spacing. One-cell strips on the raster
         # are 0-0.9 mm wide, so they count with a weight (thin_shell_weight); wider ones count fully.
-        opened = _dilate(_erode(vshell, 1), 1) & vshell
-        thin_shell = vshell & ~opened
-        shell |= opened
+        opened = bitmask.dilate(bitmask.erode(vshell, 1), 1) & vshell
+        thin_shell = vshell.and_not(opened).data
+        shell |= opened.data
         del vshell, opened
     else:
-        thin_shell = np.zeros_like(mask)
-    bridge_cells = bottom_cells & ~top_cells
+        thin_shell = np.zeros_like(m)
+    bridge_cells = bottoms & ~tops
     if first == 0:
-        bridge_cells[0] = False
-    sparse = interior & ~shell & ~thin_shell
+        bridge_cells[0] = 0
+    sparse = inner & ~shell & ~thin_shell
     # bridge_over_infill: solid infill resting on sparse infill is printed as an (internal) bridge.
     if constants.internal_bridges:
-        sparse_below = np.zeros_like(mask)
-        sparse_below[1:] = sparse[:-1]
-        internal_bridge = shell & ~bridge_cells & sparse_below
+        internal_bridge = shell & ~bridge_cells
+        internal_bridge[0] = 0
+        internal_bridge[1:] &= sparse[:-1]
         bridge_cells |= internal_bridge
-        del sparse_below, internal_bridge
-    internal_solid = shell & ~top_cells & ~bridge_cells
+        del internal_bridge
+    internal_solid = shell & ~tops & ~bridge_cells
 
-    def cells(m: np.ndarray) -> np.ndarray:
-        return _count_layers(m) * cell_area
+    def cells(d: np.ndarray) -> np.ndarray:
+        return mask.like(d).count_layers() * cell_area
 
     manhattan = math.pi / 4 * grid.cell
     return {
-        "raster": cells(mask),
-        "interior": cells(interior),
-        "top": cells(top_cells),
+        "raster": cells(m),
+        "interior": cells(inner),
+        "top": cells(tops),
         "solid": cells(internal_solid),
         "thin": cells(thin_shell),
         "bridge": cells(bridge_cells),
         "sparse": cells(sparse),
-        "solid_edges": _edges(shell).astype(np.float64) * manhattan,
-        "sparse_edges": _edges(sparse).astype(np.float64) * manhattan,
+        "solid_edges": bitmask.edges(mask.like(shell)) * manhattan,
+        "sparse_edges": bitmask.edges(mask.like(sparse)) * manhattan,
     }
 
 
@@ -978,8 +920,8 @@ def features_from_slices(
     fill_from = np.maximum.accumulate(np.where(changed[:n_layers], np.arange(n_layers), 0))
     islands = islands[fill_from]
 
-    def masks(lo_l: int, hi_l: int) -> np.ndarray:
-        return np.unpackbits(packed[lo_l:hi_l], axis=2, count=nxc).astype(bool)
+    def masks(lo_l: int, hi_l: int) -> Bits:
+        return Bits(packed[lo_l:hi_l], nxc)
 
     boundaries = np.nonzero(changed)[0]  # a change between layer i-1 and i (0 and n_layers always)
     near = np.zeros(n_layers, dtype=bool)
@@ -1000,13 +942,17 @@ def features_from_slices(
             end += 1
         b = int(near_idx[end]) + 1
         lo_l, hi_l = max(a - halo, 0), min(b + halo, n_layers)
-        window = masks(lo_l, hi_l)
-        # Crop to the window's occupied rows and columns (results are per-layer sums).
+        window = packed[lo_l:hi_l]
+        # Crop to the window's occupied rows and bytes of columns, keeping an empty margin (results are
+        # per-layer sums).
         rows = np.nonzero(window.any(axis=(0, 2)))[0]
         cols = np.nonzero(window.any(axis=(0, 1)))[0]
+        c0 = 0
         if len(rows) and len(cols):
-            window = window[:, max(rows[0] - 1, 0) : rows[-1] + 2, max(cols[0] - 1, 0) : cols[-1] + 2]
-        part = _classify_window(window, lo_l, n_layers, grid, steps_eff, grow, nt, nb, constants)
+            c0 = max(int(cols[0]) - 1, 0)
+            window = window[:, max(rows[0] - 1, 0) : rows[-1] + 2, c0 : cols[-1] + 2]
+        window_bits = Bits(window, min(nxc - 8 * c0, 8 * window.shape[2]))
+        part = _classify_window(window_bits, lo_l, n_layers, grid, steps_eff, grow, nt, nb, constants)
         for key, values in part.items():
             stats.setdefault(key, np.zeros(n_layers))[a:b] = values[a - lo_l : b - lo_l]
         pos = end + 1
@@ -1020,12 +966,12 @@ def features_from_slices(
             run_end += 1
         rep = int(run_start)
         mask = masks(rep, rep + 1)
-        interior = _erode(mask, steps_eff) if steps_eff else mask.copy()
+        interior = bitmask.erode(mask, steps_eff) if steps_eff else mask
         values = {
-            "raster": np.count_nonzero(mask) * cell_area,
-            "interior": np.count_nonzero(interior) * cell_area,
-            "sparse": np.count_nonzero(interior) * cell_area,
-            "sparse_edges": float(_edges(interior)[0]) * math.pi / 4 * grid.cell,
+            "raster": float(mask.count_layers()[0]) * cell_area,
+            "interior": float(interior.count_layers()[0]) * cell_area,
+            "sparse": float(interior.count_layers()[0]) * cell_area,
+            "sparse_edges": float(bitmask.edges(interior)[0]) * math.pi / 4 * grid.cell,
         }
         for key in (
             "raster",
