@@ -314,11 +314,14 @@ def _sort_segments(layer, x1, y1, x2, y2, nz, origin=None, subset: np.ndarray | 
     order = np.argsort(k_start)
     # np.take gathers a permutation about twice as fast as fancy indexing; the layer is the key's top bits.
     sorted_start = np.take(k_start, order)
-    if bool((sorted_start[1:] == sorted_start[:-1]).any()):
-        # Shared start points (a broken mesh): ties keep their input order, so that the chaining does not
-        # depend on how the segments were split between threads.
-        order = np.argsort(k_start, kind="stable")
-        sorted_start = np.take(k_start, order)
+    ties = np.flatnonzero(sorted_start[1:] == sorted_start[:-1])
+    if len(ties):
+        # Shared start points (a broken mesh): ties keep their input order, as a stable sort would, so that
+        # the chaining does not depend on how the segments were split between threads. Only the tied
+        # positions are re-sorted.
+        tied_at = np.union1d(ties, ties + 1)
+        tied = order[tied_at]
+        order[tied_at] = tied[np.lexsort((tied, sorted_start[tied_at]))]
     k_start = sorted_start
     k_end = np.take(k_end, order)
     if subset is not None:
@@ -351,18 +354,21 @@ def _chain(layer, x1, y1, x2, y2, keys=None):
             nxt = np.empty(n, dtype=np.int32)
             nxt[order_end] = order
         del order_end
+    # Segments only link within their layer: sorted segments are matched and labelled in blocks of whole
+    # layers small enough to stay in cache.
+    blocks = _layer_blocks(layer) if keys is not None else [(0, n)]
     if nxt is None:
-        pos = np.searchsorted(sorted_keys, k_end)
-        np.minimum(pos, n - 1, out=pos)
-        found = sorted_keys[pos] == k_end
-        nxt = np.where(found, order[pos], -1).astype(np.int32)
-        del pos, found
+        # Each end links to the first segment starting there (-1: none).
+        nxt = np.empty(n, dtype=np.int32)
+        for a, b in blocks:
+            starts_here, ends_here = sorted_keys[a:b], k_end[a:b]
+            pos = np.minimum(np.searchsorted(starts_here, ends_here), b - a - 1)
+            nxt[a:b] = np.where(starts_here[pos] == ends_here, order[a + pos], -1)
     del sorted_keys, k_end, order
-    # Loop labels: the minimum index of each loop, by pointer doubling. Segments only link within their
-    # layer, so the doubling runs on blocks of whole layers small enough to stay in cache.
+    # Loop labels: the minimum index of each loop, by pointer doubling.
     label = np.empty(n, dtype=np.int32)
     dead = np.empty(n, dtype=bool)
-    for a, b in _layer_blocks(layer) if keys is not None else [(0, n)]:
+    for a, b in blocks:
         label[a:b], dead[a:b] = _loop_labels(nxt[a:b], a)
     return nxt, label, dead
 
