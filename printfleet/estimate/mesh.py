@@ -158,11 +158,12 @@ def _check_vectors(path: Path, vectors: np.ndarray) -> np.ndarray:
     return vectors
 
 
-def _map_chunks(fn, n: int, size: int) -> list:
+def _map_chunks(fn, n: int, size: int, *, threads: bool = True) -> list:
     """``fn`` over the ``(start, stop)`` chunks of ``range(n)`` in order; big arrays on two threads (numpy
-    releases the GIL in the per-chunk work)."""
+    releases the GIL in the per-chunk work). Chunks of a few ten thousand elements are faster on one
+    thread: their many short numpy calls spend more time waiting for the GIL than they gain."""
     spans = list(_chunks(n, size))
-    if n >= _THREADED_TRIANGLES and len(spans) > 1 and (os.cpu_count() or 1) > 1:
+    if threads and n >= _THREADED_TRIANGLES and len(spans) > 1 and (os.cpu_count() or 1) > 1:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=2) as pool:
@@ -227,9 +228,9 @@ def mesh_stats(vectors: np.ndarray) -> tuple[MeshInfo, np.ndarray, np.ndarray]:
     lo = np.full(3, np.inf)
     hi = np.full(3, -np.inf)
     overhang_parts: list[tuple[np.ndarray, np.ndarray]] = []
-    # Partial results are combined in chunk order: the sums do not depend on the threads.
+    # Cache-sized chunks, on one thread (see _map_chunks); partial results are combined in chunk order.
     for c_lo, c_hi, c_volume, c_area, c_vec, c_degenerate, c_overhang, c_up in _map_chunks(
-        chunk_stats, n, 1 << 14
+        chunk_stats, n, 1 << 14, threads=False
     ):
         lo = np.minimum(lo, c_lo)
         hi = np.maximum(hi, c_hi)
