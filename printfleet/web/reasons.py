@@ -93,6 +93,12 @@ def reason_text(reason: Reason, t: gettext.NullTranslations, fmt: Formatter, now
         return t.gettext("waiting a few minutes so that not too many printers heat up at once") + when
     if c is ReasonCode.OVERNIGHT_START:
         return t.gettext("prints overnight and finishes before the space opens, so printers stay free this evening") + when
+    if c is ReasonCode.ONLY_PRINTER:
+        text = t.gettext("waiting for %(printer)s, the only printer here that can take it (%(what)s)") % {
+            "printer": p.get("printer", ""), "what": _what(t, p.get("material"), p.get("colour"))}
+        if p.get("first"):
+            text += t.gettext("; it goes first there")
+        return text + when
     if c is ReasonCode.LONG_JOB_SHARE:
         return t.gettext("other members are waiting and your long prints already use most printers") + when
     if c is ReasonCode.AWAITING_APPROVAL:
