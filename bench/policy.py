@@ -82,6 +82,8 @@ def compare(printers: list[PrinterSnapshot], jobs: list[WorkloadJob], rules: Sit
         out[f"jain_{key}"] = result.jain_index()
         out[f"past_closing_{key}"] = result.ran_past_closing()
         out[f"never_ran_{key}"] = sum(1 for r in result.records if r.start_s is None)
+        for figure, value in result.start_estimates().items():
+            out[f"estimate_{figure}_{key}"] = value
     out["never_ran"] = out["never_ran_fair"]
     return out
 
@@ -118,6 +120,12 @@ def bench_examples() -> list[dict[str, float]]:
         print(f"     [{check(r['util_ratio_fair'] >= 0.98)}] utilisation {r['util_ratio_fair']:.3f} x fifo (target within 2 %)")
         print(f"     [{check(r['jain_fair'] >= 0.9)}] Jain's index {r['jain_fair']:.3f} (target >= 0.9)")
         print(f"     [{check(r['past_closing_fair'] == 0)}] prints running while closed: {r['past_closing_fair']}")
+        for name in ("fair", "fifo"):
+            print(
+                f"     start shown to a waiting member ({name}): within 30 min of the real start for "
+                f"{r[f'estimate_within_30min_{name}']:.0%} of {r[f'estimate_jobs_{name}']:.0f} jobs; over 1 h late "
+                f"{r[f'estimate_late_over_1h_{name}']:.0%}, over 1 h early {r[f'estimate_early_over_1h_{name}']:.0%}"
+            )
     return rows
 
 

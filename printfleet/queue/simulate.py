@@ -213,6 +213,8 @@ class JobRecord:
     printer_id: str | None = None
     forced_wait_s: float | None = None
     reason: Reason | None = None
+    first_estimate_s: float | None = None  # the start the member was first shown (jobs that had to wait)
+    estimated: bool = False
 
     @property
     def wait_s(self) -> float | None:
@@ -370,6 +372,30 @@ class SimResult:
             return 1.0
         return sum(xs) ** 2 / (len(xs) * sum(x * x for x in xs))
 
+    def start_estimates(self) -> dict[str, float]:
+        """How well the start time a waiting member is first shown matches when the job really started.
+
+        Over the jobs that had to wait and then ran: ``jobs``, ``median_abs_error_s``, ``within_30min`` and
+        ``late_over_1h`` / ``early_over_1h`` (shares of those jobs).
+        """
+        errors = sorted(
+            r.start_s - r.first_estimate_s
+            for r in self.records
+            if r.start_s is not None and r.first_estimate_s is not None
+        )
+        if not errors:
+            return {"jobs": 0, "median_abs_error_s": 0.0, "within_30min": 1.0, "late_over_1h": 0.0,
+                    "early_over_1h": 0.0}
+        n = len(errors)
+        absolute = sorted(abs(e) for e in errors)
+        return {
+            "jobs": n,
+            "median_abs_error_s": absolute[n // 2] if n % 2 else (absolute[n // 2 - 1] + absolute[n // 2]) / 2,
+            "within_30min": sum(a <= 1800 for a in absolute) / n,
+            "late_over_1h": sum(e > 3600 for e in errors) / n,
+            "early_over_1h": sum(e < -3600 for e in errors) / n,
+        }
+
     def metrics(self) -> dict[str, Any]:
         """The figures ``printfleet simulate --json`` prints."""
         ran = [r for r in self.records if r.start_s is not None]
@@ -413,6 +439,7 @@ class SimResult:
                 }
                 for user, row in sorted(stats.items())
             },
+            "start_estimates": self.start_estimates(),
             "plans": self.plans,
         }
 
@@ -513,7 +540,11 @@ def simulate(
             starts = [e.start_at for e in result_plan.waiting.values() if e.start_at is not None and e.start_at > t + 1e-6]
             wakeup = min(starts) if starts else None
             for job_id, est in result_plan.waiting.items():
-                records[job_id].reason = est.reason
+                rec = records[job_id]
+                rec.reason = est.reason
+                if not rec.estimated:
+                    rec.estimated = True
+                    rec.first_estimate_s = None if est.start_at is None else est.start_at - base
             if rules.max_heating is not None:
                 heat = [p.heating_until for p in fleet if p.heating_until is not None and p.heating_until > t + 1e-6]
                 if heat and any(e.start_at is not None for e in result_plan.waiting.values()):

@@ -274,3 +274,18 @@ def test_example_fleets_load() -> None:
         fleet = load_fleet(EXAMPLES / name)
         assert len(fleet_printers(fleet)) == 10
         assert site_rules(fleet).ordering is Ordering.FAIR
+
+
+def test_start_estimates_compare_the_first_start_shown_with_the_real_one() -> None:
+    # b waits behind a and is first shown 1 h; c (higher priority, 2 h) arrives later and goes ahead of b,
+    # so b really starts at 3 h: 2 h later than it was shown. c is shown 1 h and starts at 1 h.
+    jobs = [wjob("a", "ann", 0), wjob("b", "bob", 0), wjob("c", "cy", 0.5 * H, 2 * H, priority=5)]
+    result = simulate(one_printer(), jobs, always_open())
+    records = {r.job.id: r for r in result.records}
+    assert records["a"].first_estimate_s is None  # started at once: nothing was estimated
+    assert (records["b"].first_estimate_s, records["b"].start_s) == (H, 3 * H)
+    assert (records["c"].first_estimate_s, records["c"].start_s) == (H, H)
+    figures = result.metrics()["start_estimates"]
+    assert figures["jobs"] == 2
+    assert figures["within_30min"] == 0.5 and figures["late_over_1h"] == 0.5 and figures["early_over_1h"] == 0.0
+    assert figures["median_abs_error_s"] == H  # (0 + 2 h) / 2
