@@ -636,6 +636,11 @@ def simulate_command(
     summary.add_row("Jain's index", f"{metrics['jain_index']:.3f}")
     summary.add_row("ran past closing", str(metrics["ran_past_closing"]))
     summary.add_row("never ran", str(metrics["never_ran"]))
+    shown = metrics["start_estimates"]
+    summary.add_row(
+        "start shown to a waiting member",
+        f"within 30 min for {shown['within_30min']:.0%} of {shown['jobs']}; over 1 h late {shown['late_over_1h']:.0%}",
+    )
     console.print(summary)
     users = Table("user", "jobs", "print", "mean wait", "avoidable", "light", title="per user")
     for user, row in metrics["per_user"].items():
