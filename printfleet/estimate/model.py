@@ -346,24 +346,21 @@ def _chain(layer, x1, y1, x2, y2, keys=None):
         order = np.argsort(k_start)
         sorted_keys = k_start[order]
         del k_start
-    nxt = None
-    if n > 1 and bool((sorted_keys[1:] != sorted_keys[:-1]).all()):
-        # Unique start points: if the end points are the same set, matching the two sorted lists pairs them.
-        order_end = np.argsort(k_end)
-        if np.array_equal(sorted_keys, k_end[order_end]):
-            nxt = np.empty(n, dtype=np.int32)
-            nxt[order_end] = order
-        del order_end
     # Segments only link within their layer: sorted segments are matched and labelled in blocks of whole
-    # layers small enough to stay in cache.
+    # layers small enough to stay in cache. Each end links to the first segment starting there (-1: none).
     blocks = _layer_blocks(layer) if keys is not None else [(0, n)]
-    if nxt is None:
-        # Each end links to the first segment starting there (-1: none).
-        nxt = np.empty(n, dtype=np.int32)
-        for a, b in blocks:
-            starts_here, ends_here = sorted_keys[a:b], k_end[a:b]
-            pos = np.minimum(np.searchsorted(starts_here, ends_here), b - a - 1)
-            nxt[a:b] = np.where(starts_here[pos] == ends_here, order[a + pos], -1)
+    nxt = np.empty(n, dtype=np.int32)
+    for a, b in blocks:
+        starts_here, ends_here = sorted_keys[a:b], k_end[a:b]
+        if b - a > 1 and bool((starts_here[1:] != starts_here[:-1]).all()):
+            # Unique start points: if the end points are the same set (a closed outline), matching the two
+            # sorted lists pairs them, which is what the search below finds, only faster.
+            by_end = np.argsort(ends_here)
+            if np.array_equal(starts_here, np.take(ends_here, by_end)):
+                nxt[a + by_end] = order[a:b]
+                continue
+        pos = np.minimum(np.searchsorted(starts_here, ends_here), b - a - 1)
+        nxt[a:b] = np.where(starts_here[pos] == ends_here, order[a + pos], -1)
     del sorted_keys, k_end, order
     # Loop labels: the minimum index of each loop, by pointer doubling.
     label = np.empty(n, dtype=np.int32)
@@ -723,14 +720,22 @@ def _outline_features(layer, x1, y1, x2, y2, nz, keys, n_layers: int, profile: S
     dx, dy = x2 - x1, y2 - y1
     seg_len = np.hypot(dx, dy)
     outline = per_layer(seg_len)
-    area = per_layer(x1.astype(np.float64) * y2 - x2.astype(np.float64) * y1) / 2
+    cross = np.empty(n_seg)
+    for a0 in range(0, n_seg, _BLOCK):
+        sl = slice(a0, a0 + _BLOCK)
+        cross[sl] = x1[sl].astype(np.float64) * y2[sl] - x2[sl].astype(np.float64) * y1[sl]
+    area = per_layer(cross) / 2
+    del cross
 
     # ---- loops, small perimeters, corners, overhangs
-    loop_len = np.bincount(label, weights=seg_len, minlength=n_seg) if n_seg else np.zeros(0)
     loops = per_layer((label == np.arange(n_seg)).astype(np.float32))
     small_threshold = 2 * math.pi * 6.5
-    small_loop = loop_len[label] < small_threshold if n_seg else np.zeros(0, bool)
-    del loop_len, label
+    small_loop = np.empty(n_seg, dtype=bool)
+    for a0, b0 in _layer_blocks(layer):  # a loop's segments (and its label) lie in one block of layers
+        local = label[a0:b0] - a0
+        loop_len = np.bincount(local, weights=seg_len[a0:b0], minlength=b0 - a0)
+        small_loop[a0:b0] = np.take(loop_len, local) < small_threshold
+    del label
     small_loop_mm = per_layer(seg_len * small_loop)
     del small_loop
 
