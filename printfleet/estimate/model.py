@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 _CHUNK = 1 << 15
 _BLOCK = 1 << 15  # elements per block in elementwise passes: a block's temporaries stay in the CPU cache
-_OUTLINE_PART = 200_000  # segments per part of the outline pass on worker threads
+_OUTLINE_PART = 100_000  # segments per part of the outline pass on worker threads
 _MAX_GRID_CELLS = 40_000_000  # layers x cells per layer; the grid coarsens above this
 _Z_EPS = 1e-5
 
@@ -999,7 +999,8 @@ def features_from_slices(
     stats["islands"] = islands
     if pool is not None:
         try:
-            parts = [f.result() for f in futures]
+            # This thread is done with the raster: it takes on the parts no worker has started yet.
+            parts = [outline_part(r) if f.cancel() else f.result() for f, r in zip(futures, ranges)]
         finally:
             pool.shutdown()
     outline, area, loops, small_loop_mm, perim_time_unit, ext_time_unit, overhang_mm = (
