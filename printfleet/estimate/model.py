@@ -330,25 +330,16 @@ def _sort_segments(layer, x1, y1, x2, y2, nz, origin=None, subset: np.ndarray | 
     return arrays, (k_start, k_end)
 
 
-def _chain(layer, x1, y1, x2, y2, keys=None):
-    """Link each segment to the one starting where it ends. Returns next index (-1: open end) and loop ids.
+def _chain(keys: tuple[np.ndarray, np.ndarray], blocks: list[tuple[int, int]]):
+    """Link each segment to the one starting where it ends. Returns next index (-1: open end), loop ids and
+    whether each segment's chain runs into an open end.
 
-    ``keys`` (start and end keys from :func:`_sort_segments`) says the segments are already sorted by start.
+    ``keys`` are the start and end keys of segments sorted by start (:func:`_sort_segments`); ``blocks`` are
+    ranges of whole layers (:func:`_layer_blocks`). Segments only link within their layer, so they are
+    matched and labelled block by block, in cache. Each end links to the first segment starting there.
     """
-    n = len(layer)
-    if n == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool)
-    if keys is not None:
-        sorted_keys, k_end = keys
-        order = np.arange(n, dtype=np.intp)
-    else:
-        k_start, k_end = _segment_keys(layer, x1, y1, x2, y2)
-        order = np.argsort(k_start)
-        sorted_keys = k_start[order]
-        del k_start
-    # Segments only link within their layer: sorted segments are matched and labelled in blocks of whole
-    # layers small enough to stay in cache. Each end links to the first segment starting there (-1: none).
-    blocks = _layer_blocks(layer) if keys is not None else [(0, n)]
+    sorted_keys, k_end = keys
+    n = len(sorted_keys)
     nxt = np.empty(n, dtype=np.int32)
     for a, b in blocks:
         starts_here, ends_here = sorted_keys[a:b], k_end[a:b]
@@ -357,11 +348,11 @@ def _chain(layer, x1, y1, x2, y2, keys=None):
             # sorted lists pairs them, which is what the search below finds, only faster.
             by_end = np.argsort(ends_here)
             if np.array_equal(starts_here, np.take(ends_here, by_end)):
-                nxt[a + by_end] = order[a:b]
+                nxt[a + by_end] = np.arange(a, b)
                 continue
         pos = np.minimum(np.searchsorted(starts_here, ends_here), b - a - 1)
-        nxt[a:b] = np.where(starts_here[pos] == ends_here, order[a + pos], -1)
-    del sorted_keys, k_end, order
+        nxt[a:b] = np.where(starts_here[pos] == ends_here, a + pos, -1)
+    del sorted_keys, k_end
     # Loop labels: the minimum index of each loop, by pointer doubling.
     label = np.empty(n, dtype=np.int32)
     dead = np.empty(n, dtype=bool)
@@ -711,7 +702,8 @@ def _per_layer(layer: np.ndarray, n_layers: int):
 def _outline_features(layer, x1, y1, x2, y2, nz, keys, n_layers: int, profile: SlicerProfile) -> dict:
     """Per-layer outline facts of segments sorted by start point: length, shoelace area, loops, small loops,
     perimeter trace times (with corners) and overhanging length. Any contiguous range of whole layers works."""
-    nxt, label, _ = _chain(layer, x1, y1, x2, y2, keys)
+    blocks = _layer_blocks(layer)
+    nxt, label, _ = _chain(keys, blocks)
     del keys
     per_layer = _per_layer(layer, n_layers)
     n_seg = len(nxt)
@@ -731,7 +723,7 @@ def _outline_features(layer, x1, y1, x2, y2, nz, keys, n_layers: int, profile: S
     loops = per_layer((label == np.arange(n_seg)).astype(np.float32))
     small_threshold = 2 * math.pi * 6.5
     small_loop = np.empty(n_seg, dtype=bool)
-    for a0, b0 in _layer_blocks(layer):  # a loop's segments (and its label) lie in one block of layers
+    for a0, b0 in blocks:  # a loop's segments (and its label) lie in one block of layers
         local = label[a0:b0] - a0
         loop_len = np.bincount(local, weights=seg_len[a0:b0], minlength=b0 - a0)
         small_loop[a0:b0] = np.take(loop_len, local) < small_threshold
