@@ -39,6 +39,7 @@ SIGNATURE_CHECK_S = 2.0
 FORCED_REFRESH_S = 30.0
 HEARTBEAT_S = 15.0
 RECONNECT_S = 1.0
+STOP_WAIT_S = 5.0
 WALL_QUEUE_LIMIT = 40
 WALL_PICKUP_LIMIT = 20
 
@@ -82,6 +83,20 @@ def printer_public(cfg: PrinterConfig, state: PrinterState | None, row: Printer 
         "observed_at": state.observed_at.isoformat() if state is not None else None,
         "job": {"id": job.id, "code": job.code, "nickname": job.nickname, "status": job.status.value} if job else None,
     }
+
+
+async def wait_event(event: asyncio.Event, timeout_s: float) -> bool:
+    """Wait until ``event`` is set or ``timeout_s`` has passed; True when it was set.
+
+    Not ``asyncio.wait_for``: on Python 3.11 it swallows a cancellation that arrives as the event is set,
+    and the cancelled task then runs on (the web app's shutdown waited for it forever).
+    """
+    try:
+        async with asyncio.timeout(timeout_s):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
 
 
 def _encode(obj: Any) -> bytes:
@@ -154,14 +169,16 @@ class LiveHub:
         ]
 
     async def stop(self) -> None:
-        """Stop following changes."""
+        """Stop following changes (waits at most STOP_WAIT_S for the background tasks to end)."""
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
+        if self._tasks:
+            done, pending = await asyncio.wait(self._tasks, timeout=STOP_WAIT_S)
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    logger.warning("background task %s had failed: %s", task.get_name(), task.exception())
+            for task in pending:
+                logger.warning("background task %s did not stop within %.0f s", task.get_name(), STOP_WAIT_S)
         self._tasks = []
 
     # ------------------------------------------------------------------ printers
@@ -318,9 +335,7 @@ class LiveHub:
         try:
             yield b"retry: 2000\n\n" + self.snapshot()
             while True:
-                try:
-                    await asyncio.wait_for(client.wake.wait(), HEARTBEAT_S)
-                except TimeoutError:
+                if not await wait_event(client.wake, HEARTBEAT_S):
                     yield b": ping\n\n"
                     continue
                 yield client.take()
@@ -390,15 +405,12 @@ class LiveHub:
     async def _refresher(self) -> None:
         last_full = time.monotonic()
         while True:
-            try:
-                await asyncio.wait_for(self._view_dirty.wait(), SIGNATURE_CHECK_S)
+            if await wait_event(self._view_dirty, SIGNATURE_CHECK_S):
                 await asyncio.sleep(0.05)  # let a burst of changes settle
                 self._view_dirty.clear()
                 await self.refresh_view()
                 last_full = time.monotonic()
                 continue
-            except TimeoutError:
-                pass
             try:
                 if time.monotonic() - last_full > FORCED_REFRESH_S:
                     await self.refresh_view()
