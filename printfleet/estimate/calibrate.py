@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 FITTED_FIELDS = (
     "thin_shell_weight",
-    "retracts_per_island",
+    "retracts_per_loop",
     "retracts_per_solid_region",
     "retracts_per_sparse_line",
     "travel_distance_factor",

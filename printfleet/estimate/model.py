@@ -50,12 +50,12 @@ class ModelConstants:
     fill_rule: str = "nonzero"  # how overlapping or inverted shells fill: nonzero, evenodd or positive
     target_cell_mm: float = 0.5  # raster cell, rounded so that the perimeter band is a whole number of cells
     max_cells_per_layer: float = 20_000  # coarser cells above this (large footprints)
-    thin_shell_weight: float = 0.614  # share of one-cell vertical-shell strips that end up solid
-    retracts_per_island: float = 2.323  # retract + travel cycles per island and layer (perimeters)
-    retracts_per_solid_region: float = 0.56  # ... per separate solid infill region
-    retracts_per_sparse_line: float = 0.11  # ... per sparse infill line (lines not joined by anchors)
-    travel_distance_factor: float = 0.78  # mean travel length relative to sqrt(layer area)
-    anchor_edge_factor: float = 0.429  # share of the sparse region's border covered by anchors
+    thin_shell_weight: float = 0.598  # share of one-cell vertical-shell strips that end up solid
+    retracts_per_loop: float = 2.904  # retract + travel cycles per outline loop (island or hole) and layer
+    retracts_per_solid_region: float = 0.327  # ... per separate solid infill region
+    retracts_per_sparse_line: float = 0.051  # ... per sparse infill line (lines not joined by anchors)
+    travel_distance_factor: float = 0.823  # mean travel length relative to sqrt(layer area)
+    anchor_edge_factor: float = 0.435  # share of the sparse region's border covered by anchors
 
 
 DEFAULT_CONSTANTS = ModelConstants()
@@ -79,7 +79,8 @@ class LayerFeatures:
     sparse_mm2: np.ndarray  # sparse infill
     solid_edges_mm: np.ndarray  # boundary length of the solid regions (for line-end counts)
     sparse_edges_mm: np.ndarray  # boundary length of the sparse regions
-    loops: np.ndarray  # closed outline loops
+    holes: np.ndarray  # closed clockwise outline loops enclosing more than a perimeter width squared
+    shells: np.ndarray  # the same, counter-clockwise (islands, and overlapping inner shells)
     small_loop_mm: np.ndarray  # outline length in loops shorter than the small-perimeter threshold
     overhang_mm: np.ndarray  # outline length over air (perimeters printed at bridge speed)
     perim_time_unit: np.ndarray  # seconds to trace the outline once at perimeter speed incl. corners
@@ -703,7 +704,7 @@ def _outline_features(layer, x1, y1, x2, y2, nz, keys, n_layers: int, profile: S
     """Per-layer outline facts of segments sorted by start point: length, shoelace area, loops, small loops,
     perimeter trace times (with corners) and overhanging length. Any contiguous range of whole layers works."""
     blocks = _layer_blocks(layer)
-    nxt, label, _ = _chain(keys, blocks)
+    nxt, label, dead = _chain(keys, blocks)
     del keys
     per_layer = _per_layer(layer, n_layers)
     n_seg = len(nxt)
@@ -717,17 +718,32 @@ def _outline_features(layer, x1, y1, x2, y2, nz, keys, n_layers: int, profile: S
         sl = slice(a0, a0 + _BLOCK)
         cross[sl] = x1[sl].astype(np.float64) * y2[sl] - x2[sl].astype(np.float64) * y1[sl]
     area = per_layer(cross) / 2
-    del cross
 
     # ---- loops, small perimeters, corners, overhangs
-    loops = per_layer((label == np.arange(n_seg)).astype(np.float32))
+    # Holes: closed loops running clockwise around more than a perimeter's width squared. Each gets its own
+    # perimeters (and a travel to their start). Slivers and a broken mesh's open chains do not count, nor do
+    # overlapping inner shells (counter-clockwise), which the raster's Euler number already merges.
+    min_area2 = 2 * profile.external_perimeter_width_mm**2
     small_threshold = 2 * math.pi * 6.5
     small_loop = np.empty(n_seg, dtype=bool)
+    hole = np.empty(n_seg, dtype=bool)
+    shell = np.empty(n_seg, dtype=bool)
     for a0, b0 in blocks:  # a loop's segments (and its label) lie in one block of layers
         local = label[a0:b0] - a0
         loop_len = np.bincount(local, weights=seg_len[a0:b0], minlength=b0 - a0)
         small_loop[a0:b0] = np.take(loop_len, local) < small_threshold
-    del label
+        loop_area2 = np.bincount(local, weights=cross[a0:b0], minlength=b0 - a0)
+        # A closed loop's area is at most length^2 / 4 pi (a circle): a loop that breaks this is not closed
+        # (a chain that met a shared or zero-length point of a broken mesh).
+        closed = (
+            (local == np.arange(b0 - a0)) & ~dead[a0:b0] & (np.abs(loop_area2) <= loop_len * loop_len / (2 * math.pi))
+        )
+        hole[a0:b0] = closed & (loop_area2 <= -min_area2)
+        shell[a0:b0] = closed & (loop_area2 >= min_area2)
+    del label, dead, cross
+    holes = per_layer(hole.astype(np.float32))
+    shells = per_layer(shell.astype(np.float32))
+    del hole, shell
     small_loop_mm = per_layer(seg_len * small_loop)
     del small_loop
 
@@ -789,7 +805,8 @@ def _outline_features(layer, x1, y1, x2, y2, nz, keys, n_layers: int, profile: S
         "open_ends": open_ends,
         "outline": outline,
         "area": area,
-        "loops": loops,
+        "holes": holes,
+        "shells": shells,
         "small_loop_mm": small_loop_mm,
         "perim_time_unit": perim_time_unit,
         "ext_time_unit": ext_time_unit,
@@ -914,7 +931,7 @@ def features_from_slices(
         # Islands (Euler number) only where the layer differs from the one below; copied up otherwise.
         differs = np.nonzero(changed[a:b])[0]
         if len(differs):
-            islands[a + differs] = np.maximum(_euler(mask[differs]), 0.0)
+            islands[a + differs] = _euler(mask[differs])
         prev_last = mask[-1].copy()
         packed[a:b] = np.packbits(mask, axis=2)
         del mask
@@ -995,12 +1012,13 @@ def features_from_slices(
             parts = [outline_part(r) if f.cancel() else f.result() for f, r in zip(futures, ranges)]
         finally:
             pool.shutdown()
-    outline, area, loops, small_loop_mm, perim_time_unit, ext_time_unit, overhang_mm = (
+    outline, area, holes, shells, small_loop_mm, perim_time_unit, ext_time_unit, overhang_mm = (
         np.sum([part[key] for part in parts], axis=0)
         for key in (
             "outline",
             "area",
-            "loops",
+            "holes",
+            "shells",
             "small_loop_mm",
             "perim_time_unit",
             "ext_time_unit",
@@ -1030,7 +1048,8 @@ def features_from_slices(
         sparse_mm2=stats["sparse"],
         solid_edges_mm=stats["solid_edges"],
         sparse_edges_mm=stats["sparse_edges"],
-        loops=loops,
+        holes=holes,
+        shells=shells,
         small_loop_mm=small_loop_mm,
         overhang_mm=overhang_mm,
         perim_time_unit=perim_time_unit,
@@ -1354,8 +1373,13 @@ def predict(
 
     # --- travel: retract/lift/travel cycles per island and infill region
     islands = np.maximum(f.islands, 1.0) * (f.raster_area_mm2 > 0)
+    # Loops printed: islands + holes. The outline's clockwise loops (holes) and counter-clockwise loops
+    # (shells) each overcount: a cavity inside another shell, overlapping shells. The raster's Euler number
+    # (islands - holes of the filled area) bounds both.
+    holes = np.clip(f.shells - f.islands, 0.0, f.holes)
+    loops = (np.clip(f.islands + holes, 1.0, np.maximum(f.shells, 1.0)) + holes) * (f.raster_area_mm2 > 0)
     cycles = (
-        c.retracts_per_island * islands
+        c.retracts_per_loop * loops
         + c.retracts_per_solid_region * islands * ((solid_area + f.top_mm2) > 0)
         + c.retracts_per_sparse_line * sparse_lines
     )

@@ -26,7 +26,7 @@ def test_cube_features_and_estimate(cube_stl: Path):
     f = layer_features(load_triangles(cube_stl), p)
     assert np.allclose(f.area_mm2, 400.0)
     assert np.allclose(f.outline_mm, 80.0)
-    assert (f.loops == 1).all()
+    assert (f.shells == 1).all() and (f.holes == 0).all()
     assert f.open_ends == 0 and f.overlap_cells == 0 and f.inverted_cells == 0
     # 5 top layers solid (>= 0.7 mm), 4 bottom layers: the middle is sparse
     assert f.sparse_mm2[50] > 300 and f.top_mm2[-1] > 300 and f.sparse_mm2[-1] == 0
