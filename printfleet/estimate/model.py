@@ -1233,6 +1233,17 @@ def _fill_time(area, edges, line_spacing, arc, v_line, v, accel, v_j, link_mm):
     return lines * (t_line + t_link), straight * arc, lines
 
 
+def printed_loops(f: LayerFeatures) -> np.ndarray:
+    """Outline loops (islands + holes) per layer, each of which gets its own perimeters and a travel.
+
+    The outline's clockwise loops (holes) and counter-clockwise loops (shells) can each overcount: a cavity
+    inside another shell, overlapping shells. The raster's Euler number (islands - holes of the filled
+    area) bounds both.
+    """
+    holes = np.clip(f.shells - f.islands, 0.0, f.holes)
+    return (np.clip(f.islands + holes, 1.0, np.maximum(f.shells, 1.0)) + holes) * (f.raster_area_mm2 > 0)
+
+
 def predict(
     features: LayerFeatures, profile: SlicerProfile, constants: ModelConstants = DEFAULT_CONSTANTS
 ) -> Prediction:
@@ -1373,11 +1384,7 @@ def predict(
 
     # --- travel: retract/lift/travel cycles per island and infill region
     islands = np.maximum(f.islands, 1.0) * (f.raster_area_mm2 > 0)
-    # Loops printed: islands + holes. The outline's clockwise loops (holes) and counter-clockwise loops
-    # (shells) each overcount: a cavity inside another shell, overlapping shells. The raster's Euler number
-    # (islands - holes of the filled area) bounds both.
-    holes = np.clip(f.shells - f.islands, 0.0, f.holes)
-    loops = (np.clip(f.islands + holes, 1.0, np.maximum(f.shells, 1.0)) + holes) * (f.raster_area_mm2 > 0)
+    loops = printed_loops(f)
     cycles = (
         c.retracts_per_loop * loops
         + c.retracts_per_solid_region * islands * ((solid_area + f.top_mm2) > 0)

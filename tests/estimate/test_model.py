@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from printfleet.estimate import estimate_file, load_profile
-from printfleet.estimate.model import _layer_planes, layer_features, planned_times, predict
+from printfleet.estimate.model import _layer_planes, layer_features, planned_times, predict, printed_loops
+from printfleet.testing.meshes import torus_stl
 
 from .conftest import PROFILE_A, PROFILE_B, SHARED, SHIPPED_PROFILE, box_triangles, write_stl
 
@@ -111,3 +112,26 @@ def test_big_meshes_give_the_same_figures_on_one_thread_and_on_two(tmp_path: Pat
         monkeypatch.setattr("os.cpu_count", lambda: 1)
         one = estimate_file(tmp_path / name, profile)
         assert (two.print_time_s, two.filament_mm) == (one.print_time_s, one.filament_mm), name
+
+
+def test_holes_each_count_as_a_printed_loop(tmp_path: Path):
+    # a torus lying flat: every layer away from its top and bottom is a ring, one island and one hole
+    from printfleet.estimate.mesh import load_triangles
+
+    path = tmp_path / "ring.stl"
+    torus_stl(path, n_triangles=40_000, height_mm=10.0)
+    f = layer_features(load_triangles(path), load_profile(PROFILE_A))
+    middle = slice(len(f.z_top_mm) // 4, 3 * len(f.z_top_mm) // 4)
+    assert (f.shells[middle] == 1).all() and (f.holes[middle] == 1).all()
+    assert (f.islands[middle] == 0).all()  # the raster's Euler number: islands - holes
+    assert (printed_loops(f)[middle] == 2).all()
+
+
+def test_overlapping_shells_are_one_printed_loop():
+    # two boxes that overlap as separate shells: the outline has two counter-clockwise loops, the slicer's
+    # union (and the raster) one island
+    p = load_profile(PROFILE_A)
+    triangles = np.concatenate([box_triangles((20, 20, 10)), box_triangles((20, 20, 10), origin=(10, 5, 0))])
+    f = layer_features(triangles, p)
+    assert (f.shells == 2).all() and (f.holes == 0).all() and (f.islands == 1).all()
+    assert (printed_loops(f) == 1).all()
