@@ -12,9 +12,10 @@ Geometry (:func:`slice_layers`, :func:`features_from_slices`):
 
 Physics (:func:`predict`): extrusion volumes from areas x heights (PrusaSlicer's rounded-rectangle flow,
 thick bridges, infill density), path lengths from areas / line spacing, times with trapezoidal acceleration
-and jerk-limited turns, gyroid speed from a simulated gyroid polyline, retract/lift/travel cycles, and the
-cooling buffer's minimum layer time. A few free constants (:class:`ModelConstants`) are fitted on the shared
-estimation set (``printfleet.estimate.calibrate``, ``bench/accuracy.py --fit``).
+and jerk-limited turns, gyroid speed from a simulated gyroid polyline, retract/lift/travel cycles (per printed
+loop, island or hole, and per infill region), and the cooling buffer's minimum layer time. A few free
+constants (:class:`ModelConstants`) are fitted on the shared estimation set (``printfleet.estimate.calibrate``,
+``bench/accuracy.py --fit``).
 """
 
 from __future__ import annotations
