@@ -14,6 +14,8 @@ Errors a user can act on are :class:`printfleet.errors.UserError` subclasses: :c
 
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 import math
 import os
@@ -195,6 +197,12 @@ def analyse_stl(
     if info.degenerate_triangles:
         vectors = _drop_degenerate(vectors)
         zlo = zhi = None
+    notes: list[str] = []
+    if info.inside_out:
+        # Every facet faces inward: PrusaSlicer's repair turns the whole mesh over, and so does this.
+        vectors = np.ascontiguousarray(vectors[:, ::-1])
+        info = dataclasses.replace(info, overhang_area_mm2=info.up_area_mm2, up_area_mm2=info.overhang_area_mm2)
+        notes.append("the mesh is inside out (every facet faces inward); it was turned over, as PrusaSlicer does")
     fits = None
     if printers is not None:
         hull = convex_hull_xy(_hull_candidates(vectors))
@@ -207,7 +215,6 @@ def analyse_stl(
     kept = vectors if info.triangles <= REPAIR_MAX_TRIANGLES else None
     del vectors
     features = features_from_slices(slices, profile, constants)
-    notes: list[str] = []
     filled = max(features.filled_cells, 1)
     if kept is not None and (
         features.overlap_cells > 0.01 * filled or features.inverted_cells > 0.005 * filled

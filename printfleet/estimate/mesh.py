@@ -22,6 +22,7 @@ DEFAULT_MAX_FILE_BYTES = 512 * 1024 * 1024
 _HEADER_BYTES = 84
 _RECORD_BYTES = 50
 _CHUNK = 1 << 15
+INSIDE_OUT_MAX_OPEN = 0.01  # a mesh counts as closed (and can be inside out) below this open-edge fraction
 _THREADED_TRIANGLES = 200_000  # meshes this big are checked and measured on two threads
 
 _MAGIC = {
@@ -52,6 +53,7 @@ class MeshInfo:
     up_area_mm2: float
     open_edges_fraction: float
     degenerate_triangles: int
+    inside_out: bool = False  # closed, with every facet facing inward (negative signed volume)
 
     @property
     def bbox_mm(self) -> tuple[float, float, float]:
@@ -258,6 +260,7 @@ def mesh_stats(vectors: np.ndarray) -> tuple[MeshInfo, np.ndarray, np.ndarray]:
         up_area_mm2=up,
         open_edges_fraction=open_fraction,
         degenerate_triangles=degenerate,
+        inside_out=volume < 0 and open_fraction < INSIDE_OUT_MAX_OPEN,
     )
     return info, zlo, zhi
 

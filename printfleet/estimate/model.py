@@ -51,12 +51,12 @@ class ModelConstants:
     fill_rule: str = "nonzero"  # how overlapping or inverted shells fill: nonzero, evenodd or positive
     target_cell_mm: float = 0.5  # raster cell, rounded so that the perimeter band is a whole number of cells
     max_cells_per_layer: float = 20_000  # coarser cells above this (large footprints)
-    thin_shell_weight: float = 0.598  # share of one-cell vertical-shell strips that end up solid
+    thin_shell_weight: float = 0.473  # share of one-cell vertical-shell strips that end up solid
     retracts_per_loop: float = 2.904  # retract + travel cycles per outline loop (island or hole) and layer
-    retracts_per_solid_region: float = 0.327  # ... per separate solid infill region
-    retracts_per_sparse_line: float = 0.051  # ... per sparse infill line (lines not joined by anchors)
-    travel_distance_factor: float = 0.823  # mean travel length relative to sqrt(layer area)
-    anchor_edge_factor: float = 0.435  # share of the sparse region's border covered by anchors
+    retracts_per_solid_region: float = 0.355  # ... per separate solid infill region
+    retracts_per_sparse_line: float = 0.046  # ... per sparse infill line (lines not joined by anchors)
+    travel_distance_factor: float = 0.869  # mean travel length relative to sqrt(layer area)
+    anchor_edge_factor: float = 0.550  # share of the sparse region's border covered by anchors
 
 
 DEFAULT_CONSTANTS = ModelConstants()

@@ -135,3 +135,13 @@ def test_overlapping_shells_are_one_printed_loop():
     f = layer_features(triangles, p)
     assert (f.shells == 2).all() and (f.holes == 0).all() and (f.islands == 1).all()
     assert (printed_loops(f) == 1).all()
+
+
+def test_an_inside_out_mesh_is_turned_over(tmp_path: Path):
+    # every facet facing inward: PrusaSlicer's repair flips the whole mesh, and the estimate is the box's
+    box = box_triangles((30, 20, 10))
+    normal = estimate_file(write_stl(tmp_path / "box.stl", box), PROFILE_A)
+    inverted = estimate_file(write_stl(tmp_path / "inside_out.stl", np.ascontiguousarray(box[:, ::-1])), PROFILE_A)
+    assert any("inside out" in w for w in inverted.warnings) and not any("inside out" in w for w in normal.warnings)
+    assert inverted.print_time_s == pytest.approx(normal.print_time_s, rel=1e-6)
+    assert inverted.filament_mm == pytest.approx(normal.filament_mm, rel=1e-6)
