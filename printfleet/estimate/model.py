@@ -51,10 +51,10 @@ class ModelConstants:
     fill_rule: str = "nonzero"  # how overlapping or inverted shells fill: nonzero, evenodd or positive
     target_cell_mm: float = 0.5  # raster cell, rounded so that the perimeter band is a whole number of cells
     max_cells_per_layer: float = 20_000  # coarser cells above this (large footprints)
-    thin_shell_weight: float = 0.473  # share of one-cell vertical-shell strips that end up solid
-    retracts_per_loop: float = 2.904  # retract + travel cycles per outline loop (island or hole) and layer
-    retracts_per_solid_region: float = 0.355  # ... per separate solid infill region
-    retracts_per_sparse_line: float = 0.046  # ... per sparse infill line (lines not joined by anchors)
+    thin_shell_weight: float = 0.285  # share of one-cell vertical-shell strips that end up solid
+    retracts_per_loop: float = 2.259  # retract + travel cycles per outline loop (island or hole) and layer
+    retracts_per_solid_region: float = 0.636  # ... per separate solid infill region
+    retracts_per_sparse_line: float = 0.032  # ... per sparse infill line (lines not joined by anchors)
     travel_distance_factor: float = 0.869  # mean travel length relative to sqrt(layer area)
     anchor_edge_factor: float = 0.550  # share of the sparse region's border covered by anchors
 
@@ -1176,11 +1176,32 @@ def _accel(value: float, profile: SlicerProfile) -> float:
     return max(min(value, limit), 1.0)
 
 
+#: PrusaSlicer 2.5 retracts this share of the length while wiping (the rest standing, after the wipe)
+WIPE_SHARE = 0.95
+
+
+def _wipe(p: SlicerProfile) -> tuple[float, float]:
+    """Length (mm) and speed of the wipe back along the last path while retracting; (0, 0) without wipe.
+
+    The wipe runs at 80 % of the travel speed for as long as the retraction takes at retract speed.
+    """
+    if not p.wipe or p.retract_length_mm <= 0:
+        return 0.0, 0.0
+    v_wipe = 0.8 * min(p.travel_speed, p.max_feedrate_xy or 1e9)
+    wiped = WIPE_SHARE * p.retract_length_mm * (1 - p.retract_before_wipe)
+    return wiped / max(p.retract_speed, 1e-9) * v_wipe, v_wipe
+
+
 def _cycle_time(distance: np.ndarray | float, p: SlicerProfile) -> np.ndarray | float:
-    """One retract - lift - travel - lower - unretract cycle over ``distance`` mm (wipe folded into the retract)."""
+    """One retract (or wipe) - lift - travel - lower - unretract cycle over ``distance`` mm."""
     t = 0.0
     if p.retract_length_mm > 0:
-        t += p.retract_length_mm / max(p.retract_speed, 1e-9)
+        standing = p.retract_length_mm
+        wipe_mm, v_wipe = _wipe(p)
+        if wipe_mm > 0:
+            t += float(line_time(wipe_mm, v_wipe, min(p.jerk_xy, v_wipe), _accel(p.default_acceleration, p)))
+            standing -= WIPE_SHARE * p.retract_length_mm * (1 - p.retract_before_wipe)
+        t += standing / max(p.retract_speed, 1e-9)
         t += p.retract_length_mm / max(p.deretract_speed or p.retract_speed, 1e-9)
     vz = min(p.travel_speed_z or p.max_feedrate_z, p.max_feedrate_z or 1e9)
     if p.retract_lift_mm > 0 and vz > 0:
@@ -1202,6 +1223,7 @@ def _cycle_simple_time(distance, p: SlicerProfile):
     """Feedrate-only time of a retract cycle, as PrusaSlicer's cooling buffer counts it."""
     t = distance / max(min(p.travel_speed, p.max_feedrate_xy or 1e9), 1e-9)
     if p.retract_length_mm > 0:
+        # (a wipe takes, by feedrate alone, just as long as the retraction it replaces)
         t = t + p.retract_length_mm / max(p.retract_speed, 1e-9) * 2
     vz = min(p.travel_speed_z or p.max_feedrate_z, p.max_feedrate_z or 1e9)
     if p.retract_lift_mm > 0 and vz > 0:

@@ -82,6 +82,7 @@ _DEFAULTS: dict[str, str] = {
     "retract_lift": "0",
     "retract_before_travel": "2",
     "wipe": "0",
+    "retract_before_wipe": "0%",
     "cooling": "1",
     "slowdown_below_layer_time": "5",
     "min_print_speed": "10",
@@ -162,6 +163,7 @@ class SlicerProfile:
     retract_lift_mm: float
     retract_before_travel_mm: float
     wipe: bool
+    retract_before_wipe: float  # share of the retraction done standing before a wipe
     cooling: bool
     slowdown_below_layer_time_s: float
     min_print_speed: float
@@ -375,6 +377,7 @@ def profile_from_values(values: Mapping[str, str], name: str = "profile") -> Sli
         retract_lift_mm=r.number("retract_lift"),
         retract_before_travel_mm=r.number("retract_before_travel"),
         wipe=r.flag("wipe"),
+        retract_before_wipe=min(max(r.number("retract_before_wipe"), 0.0), 1.0),
         cooling=r.flag("cooling"),
         slowdown_below_layer_time_s=r.number("slowdown_below_layer_time"),
         min_print_speed=r.number("min_print_speed"),
