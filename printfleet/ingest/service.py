@@ -16,6 +16,7 @@ and ignored.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import queue
@@ -83,6 +84,7 @@ class _Track:
     next_poll_at: float = 0.0
     poll_requested: bool = True
     polling: bool = False
+    ending_unknown: bool = False  # a print ended without its end event; polled until the printer says how
 
 
 @dataclass
@@ -279,6 +281,19 @@ class StatusService:
             if new is None:
                 self.stats.unchanged += 1
                 return
+            if (
+                new.status is PrinterStatus.IDLE
+                and track.state.status in (PrinterStatus.PRINTING, PrinterStatus.PAUSED)
+                and track.driver is not None
+                and self.poll_enabled
+            ):
+                # The print ended without its end event: lost, or dropped as older than a REST answer
+                # stamped in the same second. Finished or stopped, only the printer can say: BUSY (which
+                # nothing acts on) until a REST poll does.
+                new = dataclasses.replace(new, status=PrinterStatus.BUSY, job=track.state.job)
+                track.poll_requested = track.ending_unknown = True
+            elif new.status is not PrinterStatus.BUSY:
+                track.ending_unknown = False
             track.state = new
             self.stats.applied += 1
         self._queue.put(new)
@@ -402,7 +417,7 @@ class StatusService:
                         continue
                     if track.polling:
                         continue
-                    wanted = silent or track.state.status is PrinterStatus.OFFLINE
+                    wanted = silent or track.state.status is PrinterStatus.OFFLINE or track.ending_unknown
                     if track.poll_requested or (wanted and now >= track.next_poll_at):
                         track.polling, track.poll_requested = True, False
                         track.next_poll_at = now + track.printer.poll_interval_s
@@ -452,6 +467,8 @@ class StatusService:
         with self._lock:
             if is_stale(state.observed_ts, track.state.observed_ts):
                 return
+            if state.status is not PrinterStatus.BUSY:
+                track.ending_unknown = False
             track.state = state
         self._queue.put(state)
 

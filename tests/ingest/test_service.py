@@ -268,3 +268,70 @@ def _get_quietly(service: StatusService, printer_id: str) -> PrinterState | None
         return service.store.get(printer_id)
     except redis.RedisError:
         return None
+
+
+class _FinishedOctoPrint(BaseHTTPRequestHandler):
+    """OctoPrint's answers after ``part.gcode`` printed to the end."""
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/api/job"):
+            answer = {
+                "job": {"file": {"name": "part.gcode", "path": "part.gcode", "origin": "local"}},
+                "progress": {"completion": 100.0, "printTime": 120, "printTimeLeft": 0},
+                "state": "Operational",
+            }
+        else:
+            answer = {
+                "state": {"text": "Operational", "flags": {"operational": True, "printing": False, "ready": True}},
+                "temperature": {"tool0": {"actual": 40.0, "target": 0.0}, "bed": {"actual": 30.0, "target": 0.0}},
+            }
+        body = json.dumps(answer).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_a_print_that_ends_without_its_end_event_is_asked_about(
+    tmp_path: Path,
+    settings: Settings,
+    redis_url: str,
+    mqtt_broker: ManagedProcess,
+    publisher: Callable[..., None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # PrintDone lost (or dropped as older than a REST answer in the same second), then OPERATIONAL: the
+    # service must not report IDLE (the job would be failed as "stopped"), but ask the printer, which says
+    # the print finished.
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _FinishedOctoPrint)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    monkeypatch.setenv("PF_OP_KEY", "k")
+    fleet = make_fleet(
+        tmp_path,
+        [
+            f"id: op, name: OP, driver: octoprint, url: 'http://127.0.0.1:{httpd.server_port}', "
+            "api_key_env: PF_OP_KEY, mqtt_base_topic: t/op/, poll_interval_s: 60"
+        ],
+    )
+    cfg = settings.model_copy(update={"redis_url": redis_url, "mqtt_url": mqtt_broker.url})
+    try:
+        with StatusService(fleet, cfg, silence_s=60) as service:
+            assert service.link.wait_connected(10)
+            get = lambda: service.store.get("op")
+            wait_for(get, lambda s: s.status is PrinterStatus.FINISHED)  # the poll at start
+            polls = service.stats.polls
+            now = int(time.time())
+            publisher("t/op/event/PrintStarted", {"path": "part.gcode", "name": "part.gcode", "_timestamp": now})
+            wait_for(get, lambda s: s.status is PrinterStatus.PRINTING)
+            publisher("t/op/event/PrinterStateChanged", {"state_id": "OPERATIONAL", "_timestamp": now})
+            state = wait_for(get, lambda s: s.status is not PrinterStatus.PRINTING)
+            assert state.status is not PrinterStatus.IDLE
+            state = wait_for(get, lambda s: s.status is PrinterStatus.FINISHED)
+            assert state.job is not None and state.job.file_name == "part.gcode"
+            assert service.stats.polls > polls
+    finally:
+        httpd.shutdown()
