@@ -313,8 +313,10 @@ def test_a_print_that_ends_without_its_end_event_is_asked_about(
     fleet = make_fleet(
         tmp_path,
         [
-            f"id: op, name: OP, driver: octoprint, url: 'http://127.0.0.1:{httpd.server_port}', "
-            "api_key_env: PF_OP_KEY, mqtt_base_topic: t/op/, poll_interval_s: 60"
+            (
+                f"id: op, name: OP, driver: octoprint, url: 'http://127.0.0.1:{httpd.server_port}', "
+                "api_key_env: PF_OP_KEY, mqtt_base_topic: t/op/, poll_interval_s: 60"
+            )
         ],
     )
     cfg = settings.model_copy(update={"redis_url": redis_url, "mqtt_url": mqtt_broker.url})
