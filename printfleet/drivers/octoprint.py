@@ -139,9 +139,12 @@ class OctoPrintDriver:
             AuthFailed: the key was refused.
             BadResponse: HTML, a server error or malformed JSON.
         """
+        # Stamped when the question is sent: the answer is at least that new. A stamp taken after the answer
+        # came back (late, on a busy machine) would make an MQTT event from the same moment look older
+        # than it, and drop it: a PrintStarted lost that way left a job looking stopped.
+        observed_at = utcnow()
         job_json = self._call("GET /api/job", self.client.job_info)
         printer_json = None
-        observed_at = utcnow()
         try:
             printer_json = self._call("GET /api/printer", lambda: self.client.printer(exclude=["sd"]))
         except PrinterBusy:

@@ -85,6 +85,7 @@ class _Track:
     poll_requested: bool = True
     polling: bool = False
     ending_unknown: bool = False  # a print ended without its end event; polled until the printer says how
+    last_event_at: float = float("-inf")  # monotonic: when an MQTT event last changed status or job
 
 
 @dataclass
@@ -294,6 +295,8 @@ class StatusService:
                 track.poll_requested = track.ending_unknown = True
             elif new.status is not PrinterStatus.BUSY:
                 track.ending_unknown = False
+            if message.kind is Kind.EVENT and (new.status, new.job) != (track.state.status, track.state.job):
+                track.last_event_at = time.monotonic()
             track.state = new
             self.stats.applied += 1
         self._queue.put(new)
@@ -431,6 +434,7 @@ class StatusService:
         assert track.driver is not None
         printer_id = track.printer.id
         state: PrinterState | None = None
+        asked_at = time.monotonic()
         try:
             state = track.driver.state()
             self._log_once.forget(("poll", printer_id))
@@ -466,6 +470,11 @@ class StatusService:
             return
         with self._lock:
             if is_stale(state.observed_ts, track.state.observed_ts):
+                return
+            if track.last_event_at > asked_at:
+                # An event (a print starting, say) arrived while the printer was being asked: the answer may
+                # be from before it, and whole-second MQTT stamps cannot tell. Ask again instead.
+                track.poll_requested = True
                 return
             if state.status is not PrinterStatus.BUSY:
                 track.ending_unknown = False

@@ -337,3 +337,78 @@ def test_a_print_that_ends_without_its_end_event_is_asked_about(
             assert service.stats.polls > polls
     finally:
         httpd.shutdown()
+
+
+class _SlowThenPrintingOctoPrint(BaseHTTPRequestHandler):
+    """The first /api/job answer is slow and from before a print started; later ones show it printing."""
+
+    answered_jobs = 0
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        cls = type(self)
+        if self.path.startswith("/api/job"):
+            cls.answered_jobs += 1
+            if cls.answered_jobs == 1:
+                time.sleep(1.5)  # a loaded machine: the answer comes back after the print started
+                answer = {"job": {"file": {"name": None}}, "progress": {"completion": None}, "state": "Operational"}
+            else:
+                answer = {
+                    "job": {"file": {"name": "part.gcode", "path": "part.gcode", "origin": "local"}},
+                    "progress": {"completion": 10.0, "printTime": 12, "printTimeLeft": 100},
+                    "state": "Printing",
+                }
+            text = answer["state"]
+        else:
+            text = "Printing" if cls.answered_jobs > 1 else "Operational"
+            answer = {"state": {"text": text, "flags": {}}, "temperature": {}}
+        body = json.dumps(answer).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_an_answer_from_before_a_print_started_does_not_undo_it(
+    tmp_path: Path,
+    settings: Settings,
+    redis_url: str,
+    mqtt_broker: ManagedProcess,
+    publisher: Callable[..., None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The poll is asked before PrintStarted arrives and answered after: "Operational, nothing selected".
+    # Applied, it would undo the print (and the job would be failed as stopped once its grace ran out).
+    handler = type("Handler", (_SlowThenPrintingOctoPrint,), {"answered_jobs": 0})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    monkeypatch.setenv("PF_OP_KEY", "k")
+    fleet = make_fleet(
+        tmp_path,
+        [
+            (
+                f"id: op, name: OP, driver: octoprint, url: 'http://127.0.0.1:{httpd.server_port}', "
+                "api_key_env: PF_OP_KEY, mqtt_base_topic: t/op/, poll_interval_s: 60"
+            )
+        ],
+    )
+    cfg = settings.model_copy(update={"redis_url": redis_url, "mqtt_url": mqtt_broker.url})
+    try:
+        with StatusService(fleet, cfg, silence_s=60) as service:
+            assert service.link.wait_connected(10)
+            time.sleep(0.3)  # the start-up poll is out, waiting for its slow answer
+            assert handler.answered_jobs == 1
+            publisher("t/op/event/PrintStarted", {"path": "part.gcode", "name": "part.gcode",
+                                                  "_timestamp": int(time.time())})  # fmt: skip
+            get = lambda: service.store.get("op")
+            wait_for(get, lambda s: s.status is PrinterStatus.PRINTING)
+            wait_for(lambda: service.current("op"), lambda s: handler.answered_jobs >= 2, timeout_s=5)
+            time.sleep(0.5)
+            state = service.store.get("op")
+            assert state is not None and state.status is PrinterStatus.PRINTING
+            assert state.job is not None and state.job.file_name == "part.gcode"
+    finally:
+        httpd.shutdown()
