@@ -270,145 +270,131 @@ def _get_quietly(service: StatusService, printer_id: str) -> PrinterState | None
         return None
 
 
-class _FinishedOctoPrint(BaseHTTPRequestHandler):
-    """OctoPrint's answers after ``part.gcode`` printed to the end."""
+class _OctoPrintAnswers(BaseHTTPRequestHandler):
+    """A small HTTP server's handler that answers ``/api/job`` and ``/api/printer`` as OctoPrint would."""
 
     def log_message(self, *args: object) -> None:
         pass
 
+    def answer(self, job: bool) -> dict:
+        raise NotImplementedError
+
     def do_GET(self) -> None:
-        if self.path.startswith("/api/job"):
-            answer = {
+        body = json.dumps(self.answer(self.path.startswith("/api/job"))).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture()
+def octoprint_service(
+    tmp_path: Path, settings: Settings, redis_url: str, mqtt_broker: ManagedProcess, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[[type[_OctoPrintAnswers]], StatusService]]:
+    """Start a status service for printer ``op`` (MQTT ``t/op/``, REST against a handler's server)."""
+    servers: list[ThreadingHTTPServer] = []
+    services: list[StatusService] = []
+    monkeypatch.setenv("PF_OP_KEY", "k")
+
+    def start(handler: type[_OctoPrintAnswers]) -> StatusService:
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        servers.append(httpd)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        fleet = make_fleet(
+            tmp_path,
+            [
+                (
+                    f"id: op, name: OP, driver: octoprint, url: 'http://127.0.0.1:{httpd.server_port}', "
+                    "api_key_env: PF_OP_KEY, mqtt_base_topic: t/op/, poll_interval_s: 60"
+                )
+            ],
+        )
+        cfg = settings.model_copy(update={"redis_url": redis_url, "mqtt_url": mqtt_broker.url})
+        service = StatusService(fleet, cfg, silence_s=60)
+        services.append(service)
+        service.start()
+        assert service.link.wait_connected(10)
+        return service
+
+    yield start
+    for service in services:
+        service.stop()
+    for httpd in servers:
+        httpd.shutdown()
+
+
+class _FinishedOctoPrint(_OctoPrintAnswers):
+    """OctoPrint's answers after ``part.gcode`` printed to the end."""
+
+    def answer(self, job: bool) -> dict:
+        if job:
+            return {
                 "job": {"file": {"name": "part.gcode", "path": "part.gcode", "origin": "local"}},
                 "progress": {"completion": 100.0, "printTime": 120, "printTimeLeft": 0},
                 "state": "Operational",
             }
-        else:
-            answer = {
-                "state": {"text": "Operational", "flags": {"operational": True, "printing": False, "ready": True}},
-                "temperature": {"tool0": {"actual": 40.0, "target": 0.0}, "bed": {"actual": 30.0, "target": 0.0}},
-            }
-        body = json.dumps(answer).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        return {
+            "state": {"text": "Operational", "flags": {"operational": True, "printing": False, "ready": True}},
+            "temperature": {"tool0": {"actual": 40.0, "target": 0.0}, "bed": {"actual": 30.0, "target": 0.0}},
+        }
 
 
 def test_a_print_that_ends_without_its_end_event_is_asked_about(
-    tmp_path: Path,
-    settings: Settings,
-    redis_url: str,
-    mqtt_broker: ManagedProcess,
-    publisher: Callable[..., None],
-    monkeypatch: pytest.MonkeyPatch,
+    octoprint_service: Callable[[type[_OctoPrintAnswers]], StatusService], publisher: Callable[..., None]
 ) -> None:
     # PrintDone lost (or dropped as older than a REST answer in the same second), then OPERATIONAL: the
     # service must not report IDLE (the job would be failed as "stopped"), but ask the printer, which says
     # the print finished.
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _FinishedOctoPrint)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    monkeypatch.setenv("PF_OP_KEY", "k")
-    fleet = make_fleet(
-        tmp_path,
-        [
-            (
-                f"id: op, name: OP, driver: octoprint, url: 'http://127.0.0.1:{httpd.server_port}', "
-                "api_key_env: PF_OP_KEY, mqtt_base_topic: t/op/, poll_interval_s: 60"
-            )
-        ],
-    )
-    cfg = settings.model_copy(update={"redis_url": redis_url, "mqtt_url": mqtt_broker.url})
-    try:
-        with StatusService(fleet, cfg, silence_s=60) as service:
-            assert service.link.wait_connected(10)
-            get = lambda: service.store.get("op")
-            wait_for(get, lambda s: s.status is PrinterStatus.FINISHED)  # the poll at start
-            polls = service.stats.polls
-            now = int(time.time())
-            publisher("t/op/event/PrintStarted", {"path": "part.gcode", "name": "part.gcode", "_timestamp": now})
-            wait_for(get, lambda s: s.status is PrinterStatus.PRINTING)
-            publisher("t/op/event/PrinterStateChanged", {"state_id": "OPERATIONAL", "_timestamp": now})
-            state = wait_for(get, lambda s: s.status is not PrinterStatus.PRINTING)
-            assert state.status is not PrinterStatus.IDLE
-            state = wait_for(get, lambda s: s.status is PrinterStatus.FINISHED)
-            assert state.job is not None and state.job.file_name == "part.gcode"
-            assert service.stats.polls > polls
-    finally:
-        httpd.shutdown()
+    service = octoprint_service(_FinishedOctoPrint)
+    get = lambda: service.store.get("op")
+    wait_for(get, lambda s: s.status is PrinterStatus.FINISHED)  # the poll at start
+    polls = service.stats.polls
+    now = int(time.time())
+    publisher("t/op/event/PrintStarted", {"path": "part.gcode", "name": "part.gcode", "_timestamp": now})
+    wait_for(get, lambda s: s.status is PrinterStatus.PRINTING)
+    publisher("t/op/event/PrinterStateChanged", {"state_id": "OPERATIONAL", "_timestamp": now})
+    state = wait_for(get, lambda s: s.status is not PrinterStatus.PRINTING)
+    assert state.status is not PrinterStatus.IDLE
+    state = wait_for(get, lambda s: s.status is PrinterStatus.FINISHED)
+    assert state.job is not None and state.job.file_name == "part.gcode"
+    assert service.stats.polls > polls
 
 
-class _SlowThenPrintingOctoPrint(BaseHTTPRequestHandler):
+class _SlowThenPrintingOctoPrint(_OctoPrintAnswers):
     """The first /api/job answer is slow and from before a print started; later ones show it printing."""
 
     answered_jobs = 0
 
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
+    def answer(self, job: bool) -> dict:
         cls = type(self)
-        if self.path.startswith("/api/job"):
-            cls.answered_jobs += 1
-            if cls.answered_jobs == 1:
-                time.sleep(1.5)  # a loaded machine: the answer comes back after the print started
-                answer = {"job": {"file": {"name": None}}, "progress": {"completion": None}, "state": "Operational"}
-            else:
-                answer = {
-                    "job": {"file": {"name": "part.gcode", "path": "part.gcode", "origin": "local"}},
-                    "progress": {"completion": 10.0, "printTime": 12, "printTimeLeft": 100},
-                    "state": "Printing",
-                }
-            text = answer["state"]
-        else:
-            text = "Printing" if cls.answered_jobs > 1 else "Operational"
-            answer = {"state": {"text": text, "flags": {}}, "temperature": {}}
-        body = json.dumps(answer).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        if not job:
+            return {"state": {"text": "Printing" if cls.answered_jobs > 1 else "Operational", "flags": {}}}
+        cls.answered_jobs += 1
+        if cls.answered_jobs == 1:
+            time.sleep(1.5)  # a loaded machine: the answer comes back after the print started
+            return {"job": {"file": {"name": None}}, "progress": {"completion": None}, "state": "Operational"}
+        return {
+            "job": {"file": {"name": "part.gcode", "path": "part.gcode", "origin": "local"}},
+            "progress": {"completion": 10.0, "printTime": 12, "printTimeLeft": 100},
+            "state": "Printing",
+        }
 
 
 def test_an_answer_from_before_a_print_started_does_not_undo_it(
-    tmp_path: Path,
-    settings: Settings,
-    redis_url: str,
-    mqtt_broker: ManagedProcess,
-    publisher: Callable[..., None],
-    monkeypatch: pytest.MonkeyPatch,
+    octoprint_service: Callable[[type[_OctoPrintAnswers]], StatusService], publisher: Callable[..., None]
 ) -> None:
     # The poll is asked before PrintStarted arrives and answered after: "Operational, nothing selected".
     # Applied, it would undo the print (and the job would be failed as stopped once its grace ran out).
     handler = type("Handler", (_SlowThenPrintingOctoPrint,), {"answered_jobs": 0})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    monkeypatch.setenv("PF_OP_KEY", "k")
-    fleet = make_fleet(
-        tmp_path,
-        [
-            (
-                f"id: op, name: OP, driver: octoprint, url: 'http://127.0.0.1:{httpd.server_port}', "
-                "api_key_env: PF_OP_KEY, mqtt_base_topic: t/op/, poll_interval_s: 60"
-            )
-        ],
-    )
-    cfg = settings.model_copy(update={"redis_url": redis_url, "mqtt_url": mqtt_broker.url})
-    try:
-        with StatusService(fleet, cfg, silence_s=60) as service:
-            assert service.link.wait_connected(10)
-            time.sleep(0.3)  # the start-up poll is out, waiting for its slow answer
-            assert handler.answered_jobs == 1
-            publisher("t/op/event/PrintStarted", {"path": "part.gcode", "name": "part.gcode",
-                                                  "_timestamp": int(time.time())})  # fmt: skip
-            get = lambda: service.store.get("op")
-            wait_for(get, lambda s: s.status is PrinterStatus.PRINTING)
-            wait_for(lambda: service.current("op"), lambda s: handler.answered_jobs >= 2, timeout_s=5)
-            time.sleep(0.5)
-            state = service.store.get("op")
-            assert state is not None and state.status is PrinterStatus.PRINTING
-            assert state.job is not None and state.job.file_name == "part.gcode"
-    finally:
-        httpd.shutdown()
+    service = octoprint_service(handler)
+    time.sleep(0.3)  # the start-up poll is out, waiting for its slow answer
+    assert handler.answered_jobs == 1
+    publisher("t/op/event/PrintStarted", {"path": "part.gcode", "name": "part.gcode", "_timestamp": int(time.time())})
+    get = lambda: service.store.get("op")
+    wait_for(get, lambda s: s.status is PrinterStatus.PRINTING)
+    wait_for(lambda: service.current("op"), lambda s: handler.answered_jobs >= 2, timeout_s=5)
+    time.sleep(0.5)
+    state = service.store.get("op")
+    assert state is not None and state.status is PrinterStatus.PRINTING
+    assert state.job is not None and state.job.file_name == "part.gcode"
