@@ -15,7 +15,6 @@ Errors a user can act on are :class:`printfleet.errors.UserError` subclasses: :c
 from __future__ import annotations
 
 import dataclasses
-
 import logging
 import math
 import os
