@@ -373,6 +373,7 @@ class StatusService:
                         job_id = int(data["job_id"])
                     except (ValueError, TypeError, KeyError):
                         continue  # e.g. a "something changed" announcement without a job id
+                    self._ask_after_start(data.get("printer_id"))
                     self.link.publish(
                         JOB_TOPIC.format(job_id=job_id),
                         json.dumps(
@@ -392,6 +393,13 @@ class StatusService:
                     pubsub.close()
                 except redis.RedisError:
                     pass
+
+    def _ask_after_start(self, printer_id: object) -> None:
+        """A print was started on ``printer_id``: poll it now (its PrintStarted event may never come)."""
+        with self._lock:
+            track = self._tracks.get(printer_id) if isinstance(printer_id, str) else None
+            if track is not None and track.driver is not None and self.poll_enabled:
+                track.poll_requested = True
 
     # ------------------------------------------------------------ polling
 

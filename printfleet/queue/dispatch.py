@@ -61,10 +61,19 @@ _STATUS = {
 }
 
 
-def announce_jobs_changed(client: redis.Redis, job_id: int | None = None, status: str = "") -> None:
-    """Tell monitors (and pages) that the queue changed, so they plan again without waiting."""
+def announce_jobs_changed(
+    client: redis.Redis, job_id: int | None = None, status: str = "", *, printer_id: str | None = None
+) -> None:
+    """Tell monitors (and pages) that the queue changed, so they plan again without waiting.
+
+    With ``printer_id`` (a print was started there), the monitor also asks that printer how it is at once,
+    rather than waiting for its MQTT events, which may be lost.
+    """
+    message: dict[str, object] = {"job_id": job_id, "status": status}
+    if printer_id is not None:
+        message["printer_id"] = printer_id
     try:
-        client.publish(JOBS_CHANGED_CHANNEL, json.dumps({"job_id": job_id, "status": status}))
+        client.publish(JOBS_CHANGED_CHANNEL, json.dumps(message))
     except redis.exceptions.RedisError as exc:
         logger.warning("could not announce a job change: %s", exc)
 

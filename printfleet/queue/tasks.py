@@ -237,7 +237,7 @@ def _carry_out(ctx: Context, driver: PrinterDriver, cfg: PrinterConfig, job: Job
         ctx.store.put(driver.state())
     except DriverError:
         pass
-    announce_jobs_changed(ctx.client, job_id, JobStatus.PRINTING.value)
+    announce_jobs_changed(ctx.client, job_id, JobStatus.PRINTING.value, printer_id=cfg.id)
     return "printing"
 
 

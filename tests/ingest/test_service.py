@@ -398,3 +398,44 @@ def test_an_answer_from_before_a_print_started_does_not_undo_it(
     state = service.store.get("op")
     assert state is not None and state.status is PrinterStatus.PRINTING
     assert state.job is not None and state.job.file_name == "part.gcode"
+
+
+class _StartedLaterOctoPrint(_OctoPrintAnswers):
+    """Operational until ``started`` is set, then printing ``part.gcode``."""
+
+    started = False
+
+    def answer(self, job: bool) -> dict:
+        printing = type(self).started
+        if not job:
+            return {"state": {"text": "Printing" if printing else "Operational", "flags": {}}}
+        if not printing:
+            return {"job": {"file": {"name": None}}, "progress": {"completion": None}, "state": "Operational"}
+        return {
+            "job": {"file": {"name": "part.gcode", "path": "part.gcode", "origin": "local"}},
+            "progress": {"completion": 1.0, "printTime": 2, "printTimeLeft": 200},
+            "state": "Printing",
+        }
+
+
+def test_a_started_print_is_asked_about_without_waiting_for_its_event(
+    octoprint_service: Callable[[type[_OctoPrintAnswers]], StatusService], redis_url: str
+) -> None:
+    # The worker announces the start; the PrintStarted event is lost. The service asks the printer at once
+    # (silence here is 60 s, so nothing else would make it ask).
+    import redis
+
+    from printfleet.queue.dispatch import announce_jobs_changed
+
+    handler = type("Handler", (_StartedLaterOctoPrint,), {"started": False})
+    service = octoprint_service(handler)
+    get = lambda: service.store.get("op")
+    wait_for(get, lambda s: s.status is PrinterStatus.IDLE)  # the poll at start
+    handler.started = True
+    client = redis.Redis.from_url(redis_url)
+    try:
+        announce_jobs_changed(client, 7, "printing", printer_id="op")
+    finally:
+        client.close()
+    state = wait_for(get, lambda s: s.status is PrinterStatus.PRINTING, timeout_s=5)
+    assert state.job is not None and state.job.file_name == "part.gcode"
