@@ -721,9 +721,9 @@ def _outline_features(layer, x1, y1, x2, y2, nz, keys, n_layers: int, profile: S
     area = per_layer(cross) / 2
 
     # ---- loops, small perimeters, corners, overhangs
-    # Holes: closed loops running clockwise around more than a perimeter's width squared. Each gets its own
-    # perimeters (and a travel to their start). Slivers and a broken mesh's open chains do not count, nor do
-    # overlapping inner shells (counter-clockwise), which the raster's Euler number already merges.
+    # Holes and shells: closed loops running clockwise / counter-clockwise around more than twice a perimeter
+    # width squared. Each printed one gets its own perimeters (and a travel to their start); slivers and a
+    # broken mesh's open chains do not count. printed_loops() bounds both by the raster's Euler number.
     min_area2 = 2 * profile.external_perimeter_width_mm**2
     small_threshold = 2 * math.pi * 6.5
     small_loop = np.empty(n_seg, dtype=bool)
@@ -1180,28 +1180,27 @@ def _accel(value: float, profile: SlicerProfile) -> float:
 WIPE_SHARE = 0.95
 
 
-def _wipe(p: SlicerProfile) -> tuple[float, float]:
-    """Length (mm) and speed of the wipe back along the last path while retracting; (0, 0) without wipe.
+def _wipe(p: SlicerProfile) -> tuple[float, float, float]:
+    """The wipe back along the last path while retracting: its length (mm), its speed and the filament it
+    retracts (mm); zeros without wipe.
 
     The wipe runs at 80 % of the travel speed for as long as the retraction takes at retract speed.
     """
     if not p.wipe or p.retract_length_mm <= 0:
-        return 0.0, 0.0
+        return 0.0, 0.0, 0.0
     v_wipe = 0.8 * min(p.travel_speed, p.max_feedrate_xy or 1e9)
-    wiped = WIPE_SHARE * p.retract_length_mm * (1 - p.retract_before_wipe)
-    return wiped / max(p.retract_speed, 1e-9) * v_wipe, v_wipe
+    retracted = WIPE_SHARE * p.retract_length_mm * (1 - p.retract_before_wipe)
+    return retracted / max(p.retract_speed, 1e-9) * v_wipe, v_wipe, retracted
 
 
 def _cycle_time(distance: np.ndarray | float, p: SlicerProfile) -> np.ndarray | float:
     """One retract (or wipe) - lift - travel - lower - unretract cycle over ``distance`` mm."""
     t = 0.0
     if p.retract_length_mm > 0:
-        standing = p.retract_length_mm
-        wipe_mm, v_wipe = _wipe(p)
+        wipe_mm, v_wipe, wipe_retracted = _wipe(p)
         if wipe_mm > 0:
             t += float(line_time(wipe_mm, v_wipe, min(p.jerk_xy, v_wipe), _accel(p.default_acceleration, p)))
-            standing -= WIPE_SHARE * p.retract_length_mm * (1 - p.retract_before_wipe)
-        t += standing / max(p.retract_speed, 1e-9)
+        t += (p.retract_length_mm - wipe_retracted) / max(p.retract_speed, 1e-9)
         t += p.retract_length_mm / max(p.deretract_speed or p.retract_speed, 1e-9)
     vz = min(p.travel_speed_z or p.max_feedrate_z, p.max_feedrate_z or 1e9)
     if p.retract_lift_mm > 0 and vz > 0:

@@ -153,11 +153,12 @@ def test_a_wipe_replaces_most_of_the_standing_retraction():
     from printfleet.estimate.model import _cycle_time, _wipe
 
     p = load_profile(PROFILE_A)  # retract 0.8 mm at 35 mm/s, travel 180 mm/s, wipe on
-    wipe_mm, v_wipe = _wipe(p)
+    wipe_mm, v_wipe, retracted = _wipe(p)
     # PrusaSlicer 2.5 wipes 95 % of the retraction at 80 % of the travel speed, for as long as it takes
     assert v_wipe == pytest.approx(144.0) and wipe_mm == pytest.approx(0.95 * 0.8 / 35 * 144)
+    assert retracted == pytest.approx(0.95 * 0.8)
     no_wipe = dataclasses.replace(p, wipe=False)
-    assert _wipe(no_wipe) == (0.0, 0.0)
+    assert _wipe(no_wipe) == (0.0, 0.0, 0.0)
     # the wipe accelerates from the jerk speed over about 3 mm: slower than retracting standing
     extra = float(_cycle_time(10.0, p)) - float(_cycle_time(10.0, no_wipe))
     assert 0.05 < extra < 0.12
