@@ -361,6 +361,15 @@ def test_a_print_that_ends_without_its_end_event_is_asked_about(
     assert service.stats.polls > polls
 
 
+#: /api/job while part.gcode prints, and while nothing is selected
+PRINTING_PART = {
+    "job": {"file": {"name": "part.gcode", "path": "part.gcode", "origin": "local"}},
+    "progress": {"completion": 10.0, "printTime": 12, "printTimeLeft": 100},
+    "state": "Printing",
+}
+NOTHING_SELECTED = {"job": {"file": {"name": None}}, "progress": {"completion": None}, "state": "Operational"}
+
+
 class _SlowThenPrintingOctoPrint(_OctoPrintAnswers):
     """The first /api/job answer is slow and from before a print started; later ones show it printing."""
 
@@ -373,12 +382,8 @@ class _SlowThenPrintingOctoPrint(_OctoPrintAnswers):
         cls.answered_jobs += 1
         if cls.answered_jobs == 1:
             time.sleep(1.5)  # a loaded machine: the answer comes back after the print started
-            return {"job": {"file": {"name": None}}, "progress": {"completion": None}, "state": "Operational"}
-        return {
-            "job": {"file": {"name": "part.gcode", "path": "part.gcode", "origin": "local"}},
-            "progress": {"completion": 10.0, "printTime": 12, "printTimeLeft": 100},
-            "state": "Printing",
-        }
+            return NOTHING_SELECTED
+        return PRINTING_PART
 
 
 def test_an_answer_from_before_a_print_started_does_not_undo_it(
@@ -410,12 +415,8 @@ class _StartedLaterOctoPrint(_OctoPrintAnswers):
         if not job:
             return {"state": {"text": "Printing" if printing else "Operational", "flags": {}}}
         if not printing:
-            return {"job": {"file": {"name": None}}, "progress": {"completion": None}, "state": "Operational"}
-        return {
-            "job": {"file": {"name": "part.gcode", "path": "part.gcode", "origin": "local"}},
-            "progress": {"completion": 1.0, "printTime": 2, "printTimeLeft": 200},
-            "state": "Printing",
-        }
+            return NOTHING_SELECTED
+        return PRINTING_PART
 
 
 def test_a_started_print_is_asked_about_without_waiting_for_its_event(
