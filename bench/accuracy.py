@@ -23,8 +23,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from printfleet.estimate.calibrate import Sample, fit_constants
 from printfleet.estimate import analyse_stl
+from printfleet.estimate.calibrate import Sample, fit_constants
 from printfleet.estimate.model import DEFAULT_CONSTANTS, predict
 from printfleet.estimate.profile import load_profile
 
@@ -46,7 +46,8 @@ def main() -> int:
     parser.add_argument("--fit", action="store_true", help="re-fit the free constants and show them")
     args = parser.parse_args()
     shared: Path = args.shared_dir
-    truth = list(csv.DictReader(open(shared / "ground_truth.csv", newline="")))
+    with (shared / "ground_truth.csv").open(newline="") as fh:
+        truth = list(csv.DictReader(fh))
     profiles = {k: load_profile(v) for k, v in _profiles(shared).items()}
     samples: list[Sample] = []
     start = time.perf_counter()

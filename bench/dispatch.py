@@ -11,6 +11,7 @@ the same way. Soak: every job must end done exactly once, checked on the printer
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import resource
 import statistics
@@ -24,13 +25,13 @@ from sqlmodel import Session, func, select
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from printfleet.drivers import create_driver  # noqa: E402
-from printfleet.models import Job, JobStatus, Printer  # noqa: E402
-from printfleet.queue.tasks import remote_name  # noqa: E402
-from printfleet.services import start_mosquitto, start_redis  # noqa: E402
-from printfleet.state import PrinterStatus  # noqa: E402
-from printfleet.store import StateStore  # noqa: E402
-from printfleet.testing.site import Site, fleet_yaml, make_site, wait_sim  # noqa: E402
+from printfleet.drivers import create_driver
+from printfleet.models import Job, JobStatus, Printer
+from printfleet.queue.tasks import remote_name
+from printfleet.services import start_mosquitto, start_redis
+from printfleet.state import PrinterStatus
+from printfleet.store import StateStore
+from printfleet.testing.site import Site, fleet_yaml, make_site, wait_sim
 
 GCODE = "; printfleet bench\nG28\nG1 Z0.3 F600\n" + "".join(
     f"G1 X{10 + (i % 2) * 40} Y{10 + i} E{0.5 * i:.1f} F3000\n" for i in range(40)
@@ -45,7 +46,7 @@ def _gcode(tmp: Path, name: str) -> Path:
 
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def _wait_printing(store: StateStore, printer_id: str, file_name: str, timeout_s: float = 30) -> float:
@@ -119,10 +120,8 @@ def soak(site: Site, jobs: int, workers: int, kill_every_s: float, tmp: Path) ->
             done = session.exec(select(func.count()).where(Job.status == JobStatus.DONE)).one()
             finished = session.exec(select(Printer.id).where(Printer.bed_clear.is_(False))).all()  # type: ignore[union-attr]
         for printer_id in finished:  # staff clear every bed at once
-            try:
+            with contextlib.suppress(Exception):  # a job may just have started there
                 site.clear_bed(printer_id)
-            except Exception:  # noqa: BLE001 - a job may just have started there
-                pass
         if done >= jobs:
             break
         if time.monotonic() >= next_kill:

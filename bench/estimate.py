@@ -63,6 +63,7 @@ def time_slicer(stl: Path, profile: Path, out: Path) -> tuple[float, float]:
             str(out),
             str(stl),
         ],
+        check=False,
         capture_output=True,
         text=True,
     )
@@ -92,9 +93,11 @@ def main() -> int:
             [
                 PYTHON,
                 "-c",
-                f"import sys; sys.path.insert(0, {str(REPO)!r}); "
-                "from printfleet.testing.meshes import torus_stl; "
-                f"torus_stl(__import__('pathlib').Path({str(stl)!r}))",
+                (
+                    f"import sys; sys.path.insert(0, {str(REPO)!r}); "
+                    "from printfleet.testing.meshes import torus_stl; "
+                    f"torus_stl(__import__('pathlib').Path({str(stl)!r}))"
+                ),
             ],
             check=True,
         )

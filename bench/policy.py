@@ -31,8 +31,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from printfleet.config import load_fleet  # noqa: E402
-from printfleet.queue.policy import (  # noqa: E402
+from printfleet.config import load_fleet
+from printfleet.queue.policy import (
     Ordering,
     PrinterSnapshot,
     PrinterStatus,
@@ -41,8 +41,8 @@ from printfleet.queue.policy import (  # noqa: E402
     UserUsage,
     plan,
 )
-from printfleet.queue.rules import site_rules  # noqa: E402
-from printfleet.queue.simulate import SimResult, WorkloadJob, fleet_printers, load_workload, simulate  # noqa: E402
+from printfleet.queue.rules import site_rules
+from printfleet.queue.simulate import SimResult, WorkloadJob, fleet_printers, load_workload, simulate
 
 EXAMPLES = REPO / "examples"
 CASES = (
@@ -52,7 +52,7 @@ CASES = (
 POLICIES = ("fifo", "least-used", "fair")
 
 
-def _generator():  # noqa: ANN202 - the examples/make_workloads.py module
+def _generator():
     spec = importlib.util.spec_from_file_location("make_workloads", EXAMPLES / "make_workloads.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -137,7 +137,7 @@ def bench_variants(n: int = 10) -> None:
         printers, rules = fleet_printers(fleet), site_rules(fleet)
         rows = [compare(printers, getattr(gen, func)(seed), rules) for seed in range(1, n + 1)]
 
-        def stat(key: str) -> str:
+        def stat(key: str, rows: list[dict[str, float]] = rows) -> str:
             values = [r[key] for r in rows]
             return f"mean {statistics.mean(values):.3f}, min {min(values):.3f}"
 

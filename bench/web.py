@@ -45,7 +45,7 @@ def write_fleet(directory: Path, count: int) -> Path:
     return path
 
 
-def state(printer_id: str, fraction: float, observed: dt.datetime):  # noqa: ANN201
+def state(printer_id: str, fraction: float, observed: dt.datetime):
     """A printing state with temperatures."""
     from printfleet.state import JobProgress, PrinterState, PrinterStatus, StateSource, Temperature
 
@@ -233,9 +233,9 @@ def main() -> None:
         print(f"GET /api/printers body: {body[1] // max(body[0], 1):,} bytes")
         rates: dict[str, list[float]] = {"/bench/raw": [], "/api/printers": []}
         for _ in range(3):
-            for path in rates:
+            for path, rate in rates.items():
                 count, _ = asyncio.run(_http_load(port, path, args.seconds))
-                rates[path].append(count / args.seconds)
+                rate.append(count / args.seconds)
         raw, api = statistics.median(rates["/bench/raw"]), statistics.median(rates["/api/printers"])
         print("1. printer list (32 keep-alive connections, median of 3 interleaved rounds)")
         print(f"   pre-encoded bytes  /bench/raw     {raw:8.0f} req/s   rounds {[round(r) for r in rates['/bench/raw']]}")

@@ -21,7 +21,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from printfleet.queue.simulate import WorkloadJob, write_workload  # noqa: E402
+from printfleet.queue.simulate import WorkloadJob, write_workload
 
 H = 3600.0
 DAY = 24 * H

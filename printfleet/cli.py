@@ -205,9 +205,9 @@ def monitor() -> None:
 
 # ---------------------------------------------------------------- commands defined next to their parts
 # estimate: printfleet.estimate.cli; sim: printfleet.sim.cli; simulate: printfleet.queue.simulate
-from printfleet.estimate.cli import estimate as _estimate_command  # noqa: E402
-from printfleet.queue.simulate import simulate_command as _simulate_command  # noqa: E402
-from printfleet.sim.cli import sim as _sim_command  # noqa: E402
+from printfleet.estimate.cli import estimate as _estimate_command
+from printfleet.queue.simulate import simulate_command as _simulate_command
+from printfleet.sim.cli import sim as _sim_command
 
 app.command("estimate")(_estimate_command)
 app.command("sim")(_sim_command)

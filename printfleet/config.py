@@ -7,6 +7,7 @@ The file holds no secrets. A printer's API key is read from the environment vari
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 import re
 from enum import StrEnum
@@ -71,7 +72,7 @@ def parse_opening_ranges(text: str) -> tuple[OpeningRange, ...]:
             raise ValueError(f"{part.strip()!r} closes before it opens")
         ranges.append((start, end))
     ranges.sort()
-    for (_, end), (start, _) in zip(ranges, ranges[1:], strict=False):
+    for (_, end), (start, _) in itertools.pairwise(ranges):
         if start < end:
             raise ValueError(f"ranges in {text!r} overlap")
     return tuple(ranges)

@@ -19,7 +19,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) 
     base.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "printfleet", *args],
-        capture_output=True, text=True, env=base, cwd=REPO_ROOT, timeout=timeout,
+        check=False, capture_output=True, text=True, env=base, cwd=REPO_ROOT, timeout=timeout,
     )  # fmt: skip
 
 

@@ -22,9 +22,9 @@ def engine(migrated_engine: Engine) -> Engine:
 
 
 def _job(owner_id: int, **kw: object) -> Job:
-    fields: dict[str, object] = dict(
-        code="K7QX", owner_id=owner_id, file_name="cube.stl", file_sha256="a" * 64, file_kind=FileKind.STL, file_size=84
-    )
+    fields: dict[str, object] = {
+        "code": "K7QX", "owner_id": owner_id, "file_name": "cube.stl", "file_sha256": "a" * 64, "file_kind": FileKind.STL, "file_size": 84
+    }
     fields.update(kw)
     return Job(**fields)  # type: ignore[arg-type]
 
@@ -56,9 +56,8 @@ def test_rows_round_trip_with_enums_and_aware_times(engine: Engine) -> None:
 
 
 def test_foreign_keys_are_enforced(engine: Engine) -> None:
-    with pytest.raises(IntegrityError):
-        with db.session_scope(engine) as session:
-            session.add(_job(owner_id=999))
+    with pytest.raises(IntegrityError), db.session_scope(engine) as session:
+        session.add(_job(owner_id=999))
 
 
 def test_upgrade_again_keeps_the_queue(engine: Engine) -> None:

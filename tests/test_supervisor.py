@@ -113,7 +113,7 @@ def _stop_and_check_no_orphans(proc: UpProcess) -> str:
     stop_s = time.monotonic() - started
     assert proc.returncode == 0, output
     assert stop_s < 10, f"stopping took {stop_s:.1f} s"
-    gone, alive = psutil.wait_procs(family, timeout=3)
+    _gone, alive = psutil.wait_procs(family, timeout=3)
     assert not alive, f"left behind: {[(p.pid, p.name()) for p in alive]} (had {names})"
     return output
 

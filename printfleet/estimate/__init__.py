@@ -60,9 +60,8 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "Estimate",
-    "MeshAnalysis",
-    "analyse_stl",
     "GcodeError",
+    "MeshAnalysis",
     "MeshError",
     "ProfileError",
     "SliceRejected",
@@ -71,6 +70,7 @@ __all__ = [
     "SlicerNotFound",
     "SlicerProfile",
     "SlicerTimeout",
+    "analyse_stl",
     "estimate_file",
     "estimate_files",
     "estimate_gcode",

@@ -147,7 +147,7 @@ def dilate_layers(mask: Bits, steps: int) -> Bits:
         return out
     part = mask.like(mask.data[busy])
     if steps >= 3:
-        out.data[busy] = dilate_box(part, max(int(round(steps * 0.91)), 1)).data
+        out.data[busy] = dilate_box(part, max(round(steps * 0.91), 1)).data
     else:
         out.data[busy] = dilate(part, steps).data
     return out

@@ -107,7 +107,7 @@ def parse_slicer_comments(lines: list[str]) -> tuple[float | None, float | None,
             fil_mm = _sum_list(body.split("=", 1)[1])
             source = source or "prusaslicer"
         elif (
-            low.startswith("filament used [g]") or low.startswith("total filament used [g]")
+            low.startswith(("filament used [g]", "total filament used [g]"))
         ) and "=" in body:
             fil_g = _sum_list(body.split("=", 1)[1])
         elif low.startswith("time:") and body[:5] == "TIME:":

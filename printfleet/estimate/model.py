@@ -21,6 +21,7 @@ constants (:class:`ModelConstants`) are fitted on the shared estimation set (``p
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import math
 import os
@@ -100,7 +101,7 @@ def _layer_planes(height: float, profile: SlicerProfile) -> tuple[np.ndarray, np
     Layers are uniform above the first; a layer exists while its mid-plane cuts the object.
     """
     h1, h = profile.first_layer_height_mm, profile.layer_height_mm
-    n = 1 + max(int(math.ceil((height - h1 + h / 2) / h - 1e-9)) - 1, 0) if height > h1 else 1
+    n = 1 + max(math.ceil((height - h1 + h / 2) / h - 1e-9) - 1, 0) if height > h1 else 1
     tops = h1 + np.arange(n) * h
     heights = np.full(n, h)
     heights[0] = h1
@@ -376,7 +377,7 @@ def _layer_blocks(layer: np.ndarray, size: int = _BLOCK) -> list[tuple[int, int]
         if b <= a:
             b = int(np.searchsorted(layer, layer[a + size], side="right"))
         cuts.append(b)
-    return list(zip(cuts[:-1], cuts[1:]))
+    return list(itertools.pairwise(cuts))
 
 
 def _loop_labels(nxt: np.ndarray, offset: int) -> tuple[np.ndarray, np.ndarray]:
@@ -868,7 +869,7 @@ def features_from_slices(
     )
     if profile.perimeters == 0:
         band = 0.0
-    steps = max(int(round(band / constants.target_cell_mm)), 1) if band > 0 else 0
+    steps = max(round(band / constants.target_cell_mm), 1) if band > 0 else 0
     # Large footprints get coarser cells (whole perimeter bands still), bounding the work per layer.
     footprint = float(hi[0] - lo[0] + 2) * float(hi[1] - lo[1] + 2)
     while steps > 1 and footprint / (band / steps) ** 2 > constants.max_cells_per_layer:
@@ -878,22 +879,22 @@ def features_from_slices(
     width_y = float(hi[1] - lo[1]) + 4 * cell
     while (width_x / cell) * (width_y / cell) * n_layers > _MAX_GRID_CELLS:
         cell *= 1.5
-    steps_eff = max(int(round(band / cell)), 1) if band > 0 else 0
-    nxc = int(math.ceil(width_x / cell))
-    nyc = int(math.ceil(width_y / cell))
+    steps_eff = max(round(band / cell), 1) if band > 0 else 0
+    nxc = math.ceil(width_x / cell)
+    nyc = math.ceil(width_y / cell)
     gx0 = -width_x / 2 + 0.3183 * cell  # off round coordinates: walls rarely pass through cell centres
     gy0 = -width_y / 2 + 0.2871 * cell
     nt = max(profile.top_solid_layers, 0)
     nb = max(profile.bottom_solid_layers, 0)
     if profile.top_solid_min_thickness_mm > 0 and nt > 0:
-        nt = max(nt, int(math.ceil(profile.top_solid_min_thickness_mm / h - 1e-6)))
+        nt = max(nt, math.ceil(profile.top_solid_min_thickness_mm / h - 1e-6))
     if profile.bottom_solid_min_thickness_mm > 0 and nb > 0:
         nb = max(
             nb,
-            int(math.ceil((profile.bottom_solid_min_thickness_mm - profile.first_layer_height_mm) / h - 1e-6))
+            math.ceil((profile.bottom_solid_min_thickness_mm - profile.first_layer_height_mm) / h - 1e-6)
             + 1,
         )
-    grow = int(round(constants.solid_grow_mm / cell)) if profile.fill_density > 0 else 0
+    grow = round(constants.solid_grow_mm / cell) if profile.fill_density > 0 else 0
     grid = _Grid(gx0, gy0, cell, nxc, nyc)
     # Layers are classified in batches with a halo of neighbouring layers, so memory stays bounded.
     # The segments are sorted by layer (_sort_segments): each layer range is a contiguous slice.

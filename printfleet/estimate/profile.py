@@ -260,7 +260,7 @@ class _Reader:
             raise ProfileError(f"{self.source}: {key} = {value!r} is not a number") from None
 
     def integer(self, key: str) -> int:
-        return int(round(self.number(key)))
+        return round(self.number(key))
 
     def flag(self, key: str) -> bool:
         return _first(self.text(key)) not in ("0", "", "false")

@@ -116,7 +116,7 @@ def slice_model(
     env.setdefault("HOME", "/tmp")
     start = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env)
+        proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout_s, env=env)
     except subprocess.TimeoutExpired:
         raise SlicerTimeout(f"{stl_path}: PrusaSlicer did not finish within {timeout_s:.0f} s") from None
     except OSError as exc:

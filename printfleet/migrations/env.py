@@ -5,7 +5,6 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-
 from printfleet.models import StrEnumType, UTCDateTime
 
 target_metadata = SQLModel.metadata

@@ -157,7 +157,7 @@ def build_snapshot(
     return Snapshot(printers, jobs, policy.summarise_usage(records, rules, now))
 
 
-def _utc(ts: float):  # noqa: ANN202 - a datetime
+def _utc(ts: float):
     import datetime as dt
 
     return dt.datetime.fromtimestamp(ts, dt.UTC)

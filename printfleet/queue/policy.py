@@ -414,7 +414,7 @@ class OpeningCalendar:
         if self.never_open:
             return t
         i = self._index(t)
-        return self._opens[i] if self._opens[i] <= t else t
+        return min(self._opens[i], t)
 
     def next_open(self, t: float) -> float | None:
         """The first time >= ``t`` the site is open."""
@@ -436,7 +436,7 @@ class OpeningCalendar:
             if i >= len(self._opens):
                 self._ensure(self._closes[-1] + 1.0)
             o, c = self._opens[i], self._closes[i]
-            s = o if o > t else t
+            s = max(t, o)
             if not must_finish or s + print_s <= c + margin_s + _EPS:
                 return s
             i += 1
@@ -921,9 +921,7 @@ def plan(
                 return False
             if day_cap is not None and day_used.get(user, 0.0) + d > day_cap + _EPS:
                 return False
-            if week_cap is not None and week_used.get(user, 0.0) + d > week_cap + _EPS:
-                return False
-            return True
+            return not (week_cap is not None and week_used.get(user, 0.0) + d > week_cap + _EPS)
 
         def kept_for_other(ci: int, job: QueuedJob) -> bool:
             # whether another waiting job can print only on class ci, and could start now
@@ -1109,11 +1107,9 @@ def plan(
                 if ends is not None and len(ends) >= max_at_once:
                     t_user = ends[len(ends) - max_at_once]
             t_hold = hold_until.get(job_id, now) if hold_until else now
-            base = t_printer if t_printer > now else now
-            if t_user > base:
-                base = t_user
-            if t_hold > base:
-                base = t_hold
+            base = max(now, t_printer)
+            base = max(base, t_user)
+            base = max(base, t_hold)
             start: float | None
             if always_open:
                 start = base
@@ -1125,7 +1121,7 @@ def plan(
                         start = earliest(base, d, must_finish, margin)
                         break
                     o = w_opens[w]
-                    start = o if o > base else base
+                    start = max(base, o)
                     if not must_finish or start + d <= w_closes[w] + margin_eps:
                         break
                     w += 1
@@ -1218,8 +1214,7 @@ def plan(
                 row[1][job.priority] = [1, job.submitted_at]
             else:
                 same[0] += 1
-                if job.submitted_at > same[1]:
-                    same[1] = job.submitted_at
+                same[1] = max(same[1], job.submitted_at)
     order = [job.id for job in ranked]
     return Plan(now=now, assignments=tuple(assignments), waiting=waiting, order=tuple(order))
 

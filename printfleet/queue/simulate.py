@@ -144,7 +144,7 @@ def parse_workload_line(text: str) -> WorkloadJob:
     except json.JSONDecodeError as exc:
         raise ValueError(f"malformed JSON ({exc.msg} at column {exc.colno})") from None
     if not isinstance(raw, dict):
-        raise ValueError("expected a JSON object")
+        raise ValueError("expected a JSON object")  # noqa: TRY004 - callers report ValueError as a bad line
     values: dict[str, Any] = {}
     for name, kind in _REQUIRED.items():
         if name not in raw:
@@ -196,8 +196,7 @@ def load_workload(path: Path | str) -> list[WorkloadJob]:
 def write_workload(path: Path | str, jobs: Sequence[WorkloadJob]) -> None:
     """Write a workload as JSON lines."""
     with Path(path).open("w", encoding="utf-8") as fh:
-        for job in jobs:
-            fh.write(json.dumps(job.to_json(), separators=(", ", ": ")) + "\n")
+        fh.writelines(json.dumps(job.to_json(), separators=(", ", ": ")) + "\n" for job in jobs)
 
 
 # ---------------------------------------------------------------- simulation

@@ -17,6 +17,7 @@ import logging
 import os
 import threading
 from pathlib import Path
+from typing import Self
 
 from printfleet.config import PrinterConfig
 from printfleet.drivers import (
@@ -75,7 +76,7 @@ class LeaseKeeper:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
 
-    def __enter__(self) -> LeaseKeeper:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

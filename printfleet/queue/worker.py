@@ -24,7 +24,7 @@ def run_worker(settings: Settings, *, burst: bool = False) -> bool:
         ServiceUnavailable: Redis cannot be reached.
     """
     client = connect_redis(settings.effective_redis_url)
-    import printfleet.estimate.slicer  # noqa: F401 - imported once here, so every forked work horse has them
+    import printfleet.estimate.slicer
     import printfleet.queue.tasks  # noqa: F401
 
     queues = [Queue(name, connection=client) for name in QUEUE_NAMES]

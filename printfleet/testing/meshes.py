@@ -26,7 +26,7 @@ def torus_stl(path: Path, n_triangles: int = 1_000_000, height_mm: float = 40.0)
     """Closed torus (tube radius height/2, ring radius 2x that) as a binary STL with ``n_triangles``."""
     r = height_mm / 2
     big_r = 2 * r
-    nv = int(round((n_triangles / 2 / (big_r / r)) ** 0.5))
+    nv = round((n_triangles / 2 / (big_r / r)) ** 0.5)
     nu = n_triangles // (2 * nv)
     u = np.linspace(0, 2 * np.pi, nu, endpoint=False)
     v = np.linspace(0, 2 * np.pi, nv, endpoint=False)

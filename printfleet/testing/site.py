@@ -55,7 +55,7 @@ class Site:
     parts: dict[str, ManagedProcess] = field(default_factory=dict)
 
     @property
-    def engine(self):  # noqa: ANN201
+    def engine(self):
         if not hasattr(self, "_engine"):
             self._engine = db.make_engine(self.settings.effective_database_url)
         return self._engine

@@ -32,7 +32,14 @@ from printfleet.web.auth import (
     csrf_matches,
     password_fingerprint,
 )
-from printfleet.web.i18n import LANG_COOKIE, Formatter, format_locale, normalise_locale, pick_locale, translations
+from printfleet.web.i18n import (
+    LANG_COOKIE,
+    Formatter,
+    format_locale,
+    normalise_locale,
+    pick_locale,
+    translations,
+)
 from printfleet.web.live import LiveHub
 
 logger = logging.getLogger(__name__)

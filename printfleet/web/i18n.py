@@ -82,7 +82,7 @@ class Formatter:
             return dates.format_time(value, "short", tzinfo=self.tz, locale=self.locale)
         return dates.format_skeleton("EEEdMMMHm", value, tzinfo=self.tz, locale=self.locale)
 
-    def number(self, value: float | int | None, digits: int = 0) -> str:
+    def number(self, value: float | None, digits: int = 0) -> str:
         """A number with the locale's separators."""
         if value is None:
             return "–"

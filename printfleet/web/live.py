@@ -13,6 +13,7 @@ printer rather than an ever-growing backlog.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -253,7 +254,7 @@ class LiveHub:
         states = dict(self.states)
         try:
             view, signature = await asyncio.to_thread(self._compute, states)
-        except Exception as exc:  # database briefly unavailable: keep the last view
+        except Exception as exc:  # noqa: BLE001 - database briefly unavailable: keep the last view
             logger.warning("could not refresh the queue view: %s", exc)
             return
         self._signature = signature
@@ -281,9 +282,9 @@ class LiveHub:
         for brief in view.on_printer.values():
             if brief.status is JobStatus.PRINTING:
                 seen.add(brief.id)
-                if brief.id not in self._printing_seen and brief.started_at and brief.queued_at:
-                    if self.dispatch_latency_observer is not None and self._signature is not None:
-                        self.dispatch_latency_observer(max(0.0, brief.started_at - brief.queued_at))
+                if (brief.id not in self._printing_seen and brief.started_at and brief.queued_at
+                        and self.dispatch_latency_observer is not None and self._signature is not None):
+                    self.dispatch_latency_observer(max(0.0, brief.started_at - brief.queued_at))
         self._printing_seen = seen
 
     def _jobs_public(self) -> dict[str, Any]:
@@ -396,11 +397,9 @@ class LiveHub:
                     warned = True
                 await asyncio.sleep(RECONNECT_S)
             finally:
-                try:
+                with contextlib.suppress(Exception):  # closing a broken connection
                     await pubsub.aclose()
                     await client.aclose()
-                except Exception:  # closing a broken connection
-                    pass
 
     async def _refresher(self) -> None:
         last_full = time.monotonic()
@@ -422,5 +421,5 @@ class LiveHub:
                     last_full = time.monotonic()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - checked again in a moment
                 logger.debug("signature check failed: %s", exc)

@@ -71,7 +71,7 @@ def ensure_preview(data_dir: Path, sha256: str, stl_path: Path) -> Path | None:
 
     try:
         png = render_png(load_triangles(stl_path))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a page without a preview is better than none
         logger.warning("no preview for %s: %s", sha256[:12], exc)
         return None
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -16,8 +16,8 @@ from sqlmodel import Session, col, func, select
 
 from printfleet.config import FleetConfig
 from printfleet.models import Job, JobStatus, Printer, User
-from printfleet.queue.lifecycle import ON_PRINTER
 from printfleet.queue.dispatch import build_snapshot
+from printfleet.queue.lifecycle import ON_PRINTER
 from printfleet.queue.policy import Plan, Reason, ReasonCode, plan
 from printfleet.queue.rules import site_rules
 from printfleet.state import PrinterState

@@ -137,7 +137,7 @@ def reason_text(reason: Reason, t: gettext.NullTranslations, fmt: Formatter, now
     logger.warning("no translation for reason %s yet; using the scheduler's English", c)
     try:
         return render_reason(reason, tz=fmt.tz, now=now)
-    except Exception:  # parameters the renderer does not expect
+    except Exception:  # noqa: BLE001 - parameters the renderer does not expect
         return str(c.value)
 
 

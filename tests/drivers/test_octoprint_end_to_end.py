@@ -24,13 +24,13 @@ def fast_gcode(path: Path, label: str) -> Path:
     return path
 
 
-def test_two_jobs_on_a_real_octoprint(octoprint, octoprint_broker, redis_url: str, tmp_path: Path,  # noqa: ANN001
+def test_two_jobs_on_a_real_octoprint(octoprint, octoprint_broker, redis_url: str, tmp_path: Path,
                                       monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     import yaml
 
     # the key and topic the test OctoPrint was seeded with, read from its own files
-    APP_KEY = yaml.safe_load((octoprint.basedir / "data/appkeys/keys.yaml").read_text())["admin"][0]["api_key"]  # noqa: N806
-    BASE_TOPIC = yaml.safe_load((octoprint.basedir / "config.yaml").read_text())["plugins"]["printfleet_mqtt"]["baseTopic"]  # noqa: N806
+    APP_KEY = yaml.safe_load((octoprint.basedir / "data/appkeys/keys.yaml").read_text())["admin"][0]["api_key"]
+    BASE_TOPIC = yaml.safe_load((octoprint.basedir / "config.yaml").read_text())["plugins"]["printfleet_mqtt"]["baseTopic"]
     fleet = (
         "site: {name: Test lab, timezone: Europe/Berlin}\nprinters:\n"
         f"  - {{id: op-1, name: 'OctoPrint 1', driver: octoprint, url: '{octoprint.url}', api_key_env: {KEY_ENV},"

@@ -64,7 +64,8 @@ def test_planner_matches_closed_form():
 @pytest.mark.skipif(not SHARED.is_dir(), reason="shared estimation set not present")
 @pytest.mark.parametrize("model", ["trimesh_xyz_cube_20mm", "prusa_x_end_motor", "slicing_puppy"])
 def test_shared_models_land_near_prusaslicer(model: str):
-    truth = {(r["model"], r["profile"]): r for r in csv.DictReader(open(SHARED / "ground_truth.csv"))}
+    with (SHARED / "ground_truth.csv").open() as fh:
+        truth = {(r["model"], r["profile"]): r for r in csv.DictReader(fh)}
     for key, profile in (("A", PROFILE_A), ("B", PROFILE_B)):
         est = estimate_file(SHARED / "models" / f"{model}.stl", profile)
         row = truth[(model, key)]

@@ -11,7 +11,7 @@ from printfleet.testing.site import Site, fleet_yaml, make_site
 
 
 @pytest.fixture()
-def site_factory(tmp_path: Path, redis_url: str, mqtt_broker: ManagedProcess):  # noqa: ANN201
+def site_factory(tmp_path: Path, redis_url: str, mqtt_broker: ManagedProcess):
     """Make sites on the session's Redis (flushed) and broker; every part is stopped at the end."""
     made: list[Site] = []
 

@@ -33,33 +33,31 @@ def env(settings: Settings, redis_url: str) -> Iterator[tuple]:
     engine.dispose()
 
 
-def _job(engine, approval: str | None = None) -> int:  # noqa: ANN001
+def _job(engine, approval: str | None = None) -> int:
     with db.session_scope(engine) as session:
         owner = session.exec(select(User)).one()
         return create_job(session, owner=owner, file_name="a.stl", file_sha256="d" * 64, file_kind=FileKind.STL,
                           file_size=1, needs_approval=approval).id  # fmt: skip
 
 
-def test_approve_reject_and_their_preconditions(env) -> None:  # noqa: ANN001
+def test_approve_reject_and_their_preconditions(env) -> None:
     engine, client = env
     a, b = _job(engine, "over 8 h"), _job(engine, "over 8 h")
     with db.session_scope(engine) as session:
         actions.approve_job(session, client, a, actor="staff")
-    with pytest.raises(UserError, match="needs a reason"):
-        with db.session_scope(engine) as session:
-            actions.reject_job(session, client, b, actor="staff", reason=" ")
+    with pytest.raises(UserError, match="needs a reason"), db.session_scope(engine) as session:
+        actions.reject_job(session, client, b, actor="staff", reason=" ")
     with db.session_scope(engine) as session:
         actions.reject_job(session, client, b, actor="staff", reason="too big for our printers; split it")
-    with pytest.raises(UserError):
-        with db.session_scope(engine) as session:
-            actions.approve_job(session, client, a, actor="staff")  # already queued
+    with pytest.raises(UserError), db.session_scope(engine) as session:
+        actions.approve_job(session, client, a, actor="staff")  # already queued
     with Session(engine) as session:
         assert session.get(Job, a).status is JobStatus.QUEUED
         assert session.get(Job, b).status is JobStatus.REJECTED
         assert events_of(session, b)[-1].reason == "too big for our printers; split it"
 
 
-def test_cancel_a_printing_job_asks_the_printer_and_records_the_request(env) -> None:  # noqa: ANN001
+def test_cancel_a_printing_job_asks_the_printer_and_records_the_request(env) -> None:
     engine, client = env
     job_id = _job(engine)
     with db.session_scope(engine) as session:
@@ -74,28 +72,26 @@ def test_cancel_a_printing_job_asks_the_printer_and_records_the_request(env) -> 
     assert task.func_name == "printfleet.queue.tasks.printer_command" and task.args == ("mk3s-1", "cancel", "ada")
 
 
-def test_cancel_a_queued_job_ends_it_at_once_and_requeue_restores_it(env) -> None:  # noqa: ANN001
+def test_cancel_a_queued_job_ends_it_at_once_and_requeue_restores_it(env) -> None:
     engine, client = env
     job_id = _job(engine)
     with db.session_scope(engine) as session:
         assert actions.cancel_job(session, client, job_id, actor="ada").status is JobStatus.CANCELLED
     with db.session_scope(engine) as session:
         assert actions.requeue_job(session, client, job_id, actor="staff").status is JobStatus.QUEUED
-    with pytest.raises(UserError, match="is queued, not done"):
-        with db.session_scope(engine) as session:
-            actions.collect_job(session, client, job_id, actor="ada")
+    with pytest.raises(UserError, match="is queued, not done"), db.session_scope(engine) as session:
+        actions.collect_job(session, client, job_id, actor="ada")
 
 
-def test_bed_clear_and_maintenance(env) -> None:  # noqa: ANN001
+def test_bed_clear_and_maintenance(env) -> None:
     engine, client = env
     job_id = _job(engine)
     with db.session_scope(engine) as session:
         transition(session, job_id, JobStatus.ASSIGNED, actor="t", printer_id="mini-1")
         row = session.get(Printer, "mini-1")
         row.bed_clear = False
-    with pytest.raises(actions.PrinterActionRefused, match="still has job"):
-        with db.session_scope(engine) as session:
-            actions.clear_bed(session, client, "mini-1", actor="staff")
+    with pytest.raises(actions.PrinterActionRefused, match="still has job"), db.session_scope(engine) as session:
+        actions.clear_bed(session, client, "mini-1", actor="staff")
     with db.session_scope(engine) as session:
         transition(session, job_id, JobStatus.QUEUED, actor="t", printer_id=None)
         printer = actions.clear_bed(session, client, "mini-1", actor="staff")
@@ -103,9 +99,7 @@ def test_bed_clear_and_maintenance(env) -> None:  # noqa: ANN001
         actions.set_maintenance(session, client, "mini-2", True, actor="staff", reason="nozzle clog")
     with Session(engine) as session:
         assert session.get(Printer, "mini-2").maintenance_reason == "nozzle clog"
-    with pytest.raises(actions.PrinterNotFound):
-        with db.session_scope(engine) as session:
-            actions.set_maintenance(session, client, "nope", True, actor="staff")
-    with pytest.raises(UserError, match="unknown printer command"):
-        with db.session_scope(engine) as session:
-            actions.command_printer(session, client, "mini-1", "explode", actor="staff")
+    with pytest.raises(actions.PrinterNotFound), db.session_scope(engine) as session:
+        actions.set_maintenance(session, client, "nope", True, actor="staff")
+    with pytest.raises(UserError, match="unknown printer command"), db.session_scope(engine) as session:
+        actions.command_printer(session, client, "mini-1", "explode", actor="staff")

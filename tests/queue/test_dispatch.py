@@ -61,7 +61,7 @@ def put_state(store: StateStore, printer_id: str, status: PrinterStatus, file_na
     store.put(PrinterState(printer_id=printer_id, status=status, observed_at=utcnow(), source=StateSource.REST, job=job))
 
 
-def new_job(engine, user: str = "ada", **fields) -> int:  # noqa: ANN001
+def new_job(engine, user: str = "ada", **fields) -> int:
     with db.session_scope(engine) as session:
         owner = session.exec(select(User).where(User.name == user)).one()
         fields.setdefault("material", "PLA")
@@ -72,12 +72,12 @@ def new_job(engine, user: str = "ada", **fields) -> int:  # noqa: ANN001
         return job.id
 
 
-def status_of(engine, job_id: int) -> Job:  # noqa: ANN001
+def status_of(engine, job_id: int) -> Job:
     with Session(engine) as session:
         return session.get(Job, job_id)
 
 
-def test_queued_job_goes_to_an_idle_clear_printer_with_a_lease_and_a_task(env, fleet) -> None:  # noqa: ANN001
+def test_queued_job_goes_to_an_idle_clear_printer_with_a_lease_and_a_task(env, fleet) -> None:
     settings, engine, client, store = env
     put_state(store, "p1", PrinterStatus.IDLE)
     put_state(store, "p2", PrinterStatus.OFFLINE)
@@ -93,7 +93,7 @@ def test_queued_job_goes_to_an_idle_clear_printer_with_a_lease_and_a_task(env, f
     assert client.get("printfleet:plan") is not None
 
 
-def test_a_finished_printer_waits_for_the_bed_and_maintenance_keeps_it_out(env, fleet) -> None:  # noqa: ANN001
+def test_a_finished_printer_waits_for_the_bed_and_maintenance_keeps_it_out(env, fleet) -> None:
     settings, engine, client, store = env
     put_state(store, "p1", PrinterStatus.FINISHED, "old.gcode")
     put_state(store, "p2", PrinterStatus.IDLE)
@@ -113,7 +113,7 @@ def test_a_finished_printer_waits_for_the_bed_and_maintenance_keeps_it_out(env, 
     assert status_of(engine, job_id).printer_id == "p1"
 
 
-def test_racing_dispatchers_never_double_book(env, fleet) -> None:  # noqa: ANN001
+def test_racing_dispatchers_never_double_book(env, fleet) -> None:
     settings, engine, client, store = env
     put_state(store, "p1", PrinterStatus.IDLE)
     put_state(store, "p2", PrinterStatus.IDLE)
@@ -145,7 +145,7 @@ def test_racing_dispatchers_never_double_book(env, fleet) -> None:  # noqa: ANN0
     assert len(Queue(DISPATCH_QUEUE, connection=client).jobs) == 2
 
 
-def _on_printer(engine, job_id: int, status: JobStatus, printer_id: str = "p1", started_s_ago: float = 60) -> None:  # noqa: ANN001
+def _on_printer(engine, job_id: int, status: JobStatus, printer_id: str = "p1", started_s_ago: float = 60) -> None:
     path = {
         JobStatus.ASSIGNED: [JobStatus.ASSIGNED],
         JobStatus.UPLOADING: [JobStatus.ASSIGNED, JobStatus.UPLOADING],
@@ -173,8 +173,8 @@ def _on_printer(engine, job_id: int, status: JobStatus, printer_id: str = "p1", 
         (PrinterStatus.PRINTING, True, JobStatus.PRINTING, None),
     ],
 )
-def test_a_printing_job_follows_its_printer(env, printer_status, same_file, expected, reason_part) -> None:  # noqa: ANN001
-    settings, engine, client, store = env
+def test_a_printing_job_follows_its_printer(env, printer_status, same_file, expected, reason_part) -> None:
+    _settings, engine, client, store = env
     job_id = new_job(engine)
     _on_printer(engine, job_id, JobStatus.PRINTING)
     put_state(store, "p1", printer_status, f"pf-x-{job_id}.gcode" if same_file else "other.gcode")
@@ -190,8 +190,8 @@ def test_a_printing_job_follows_its_printer(env, printer_status, same_file, expe
     assert bed_clear is (expected in (JobStatus.PRINTING, JobStatus.PAUSED))
 
 
-def test_a_state_from_before_the_start_does_not_end_the_new_job(env) -> None:  # noqa: ANN001
-    settings, engine, client, store = env
+def test_a_state_from_before_the_start_does_not_end_the_new_job(env) -> None:
+    _settings, engine, client, store = env
     put_state(store, "p1", PrinterStatus.FINISHED, "previous.gcode")  # the last print, still in the store
     job_id = new_job(engine)
     _on_printer(engine, job_id, JobStatus.PRINTING, started_s_ago=0)
@@ -202,8 +202,8 @@ def test_a_state_from_before_the_start_does_not_end_the_new_job(env) -> None:  #
     assert status_of(engine, job_id).status is JobStatus.FAILED
 
 
-def test_an_interrupted_dispatch_is_reconciled_against_the_printer(env) -> None:  # noqa: ANN001
-    settings, engine, client, store = env
+def test_an_interrupted_dispatch_is_reconciled_against_the_printer(env) -> None:
+    _settings, engine, client, store = env
     started = new_job(engine)
     _on_printer(engine, started, JobStatus.UPLOADING, "p1")
     not_started = new_job(engine)
@@ -221,8 +221,8 @@ def test_an_interrupted_dispatch_is_reconciled_against_the_printer(env) -> None:
     assert job.status is JobStatus.QUEUED and job.printer_id is None
 
 
-def test_cancel_requested_ends_as_cancelled_and_requeue_policy_queue(env) -> None:  # noqa: ANN001
-    settings, engine, client, store = env
+def test_cancel_requested_ends_as_cancelled_and_requeue_policy_queue(env) -> None:
+    _settings, engine, client, store = env
     cancelled, failed = new_job(engine), new_job(engine)
     _on_printer(engine, cancelled, JobStatus.PRINTING, "p1")
     _on_printer(engine, failed, JobStatus.PRINTING, "p2")
@@ -238,7 +238,7 @@ def test_cancel_requested_ends_as_cancelled_and_requeue_policy_queue(env) -> Non
     assert job.status is JobStatus.QUEUED and job.failure_reason
 
 
-def test_dispatches_wait_in_the_queue_only_a_couple_at_a_time(env, tmp_path: Path) -> None:  # noqa: ANN001
+def test_dispatches_wait_in_the_queue_only_a_couple_at_a_time(env, tmp_path: Path) -> None:
     """Without a bound a big backlog makes leases expire before their task starts (found by the soak)."""
     settings, engine, client, store = env
     path = tmp_path / "three.yaml"

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 SIM_SPEED = "200"
 
 
-def test_upload_slice_print_done_then_bed_clear_then_next(site_factory, tmp_path: Path) -> None:  # noqa: ANN001
+def test_upload_slice_print_done_then_bed_clear_then_next(site_factory, tmp_path: Path) -> None:
     site = site_factory({"mk3s-1": "mk3s"})
     site.start("sim", "--speed", SIM_SPEED)
     site.start("monitor")
@@ -39,7 +39,7 @@ def test_upload_slice_print_done_then_bed_clear_then_next(site_factory, tmp_path
     assert record[remote_name(site.job(second))] == (1, 0)
 
 
-def test_a_new_model_is_sliced_ahead_and_the_dispatch_reuses_it(site_factory, tmp_path: Path) -> None:  # noqa: ANN001
+def test_a_new_model_is_sliced_ahead_and_the_dispatch_reuses_it(site_factory, tmp_path: Path) -> None:
     from printfleet.queue.tasks import enqueue_slice_ahead
 
     site = site_factory({"mk3s-1": "mk3s", "mini-1": "mini"})

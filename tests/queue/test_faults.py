@@ -3,6 +3,7 @@ each judged by the printers' own record of what they printed: no job lost, none 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,7 +29,7 @@ def gcode(path: Path, seconds: float) -> Path:
     return path
 
 
-def finish_all(site, job_ids: list[int], timeout_s: float, on_tick: Callable[[], None] | None = None) -> None:  # noqa: ANN001
+def finish_all(site, job_ids: list[int], timeout_s: float, on_tick: Callable[[], None] | None = None) -> None:
     """Clear beds as staff would until every job is done."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -37,10 +38,8 @@ def finish_all(site, job_ids: list[int], timeout_s: float, on_tick: Callable[[],
         for printer in site.fleet.printers:
             row = site.printer(printer.id)
             if row is not None and not row.bed_clear:
-                try:
+                with contextlib.suppress(Exception):  # a job is still on it
                     site.clear_bed(printer.id)
-                except Exception:  # noqa: BLE001 - a job is still on it
-                    pass
         if on_tick:
             on_tick()
         time.sleep(0.2)
@@ -48,14 +47,14 @@ def finish_all(site, job_ids: list[int], timeout_s: float, on_tick: Callable[[],
     raise AssertionError(f"not all done: {states}\n{site.logs()}")
 
 
-def assert_printed_once(site, job_ids: list[int]) -> None:  # noqa: ANN001
+def assert_printed_once(site, job_ids: list[int]) -> None:
     printed = site.printed_everywhere()
     for job_id in job_ids:
         name = remote_name(site.job(job_id))
         assert printed.get(name, (0, 0))[0] == 1, (job_id, name, printed)
 
 
-def test_worker_killed_while_slicing(site_factory, tmp_path: Path) -> None:  # noqa: ANN001
+def test_worker_killed_while_slicing(site_factory, tmp_path: Path) -> None:
     site = site_factory({"mk3s-1": "mk3s"}, lease_s=4.0)
     site.start("sim", "--speed", SPEED)
     site.start("worker-0")
@@ -72,7 +71,7 @@ def test_worker_killed_while_slicing(site_factory, tmp_path: Path) -> None:  # n
     assert any("interrupted" in r for r in reasons), reasons
 
 
-def test_two_monitors_and_a_killed_monitor(site_factory, tmp_path: Path) -> None:  # noqa: ANN001
+def test_two_monitors_and_a_killed_monitor(site_factory, tmp_path: Path) -> None:
     site = site_factory({"mk3s-1": "mk3s", "mk3s-2": "mk3s", "mini-1": "mini"})
     site.start("sim", "--speed", SPEED)
     site.start("monitor")
@@ -93,7 +92,7 @@ def test_two_monitors_and_a_killed_monitor(site_factory, tmp_path: Path) -> None
     assert_printed_once(site, jobs)
 
 
-def test_redis_restarted_while_jobs_wait(site_factory, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:  # noqa: ANN001
+def test_redis_restarted_while_jobs_wait(site_factory, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
     redis_dir = tmp_path_factory.mktemp("redis-aof")
     server: ManagedProcess = start_redis(redis_dir, appendonly=True)
     port = int(server.extra["port"])  # type: ignore[arg-type]
@@ -114,7 +113,7 @@ def test_redis_restarted_while_jobs_wait(site_factory, tmp_path: Path, tmp_path_
         server.stop()
 
 
-def test_printer_goes_offline_mid_print_and_comes_back(site_factory, tmp_path: Path) -> None:  # noqa: ANN001
+def test_printer_goes_offline_mid_print_and_comes_back(site_factory, tmp_path: Path) -> None:
     site = site_factory({"mk3s-1": "mk3s"})
     site.start("sim", "--speed", "20")
     site.start("monitor")
@@ -130,7 +129,7 @@ def test_printer_goes_offline_mid_print_and_comes_back(site_factory, tmp_path: P
     assert site.printed("mk3s-1")[name] == (1, 1)  # one failed attempt (the printer's own record), one print
 
 
-def test_printer_refuses_a_start(site_factory, tmp_path: Path) -> None:  # noqa: ANN001
+def test_printer_refuses_a_start(site_factory, tmp_path: Path) -> None:
     site = site_factory({"mk3s-1": "mk3s", "mk3s-2": "mk3s"})
     site.start("sim", "--speed", SPEED)
     site.fault("mk3s-1", "refuse_start", count=1)

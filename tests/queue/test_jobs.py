@@ -58,15 +58,12 @@ def test_approval_path_and_reason(engine: Engine) -> None:
 
 def test_illegal_and_stale_transitions_write_nothing(engine: Engine) -> None:
     job_id = _new_job(engine)
-    with pytest.raises(IllegalTransition):
-        with db.session_scope(engine) as session:
-            transition(session, job_id, JobStatus.DONE, actor="x")
-    with pytest.raises(JobChanged):
-        with db.session_scope(engine) as session:
-            transition(session, job_id, JobStatus.ASSIGNED, actor="x", expected_version=0, printer_id="mk3s-1")
-    with pytest.raises(JobNotFound):
-        with db.session_scope(engine) as session:
-            transition(session, 9999, JobStatus.ASSIGNED, actor="x")
+    with pytest.raises(IllegalTransition), db.session_scope(engine) as session:
+        transition(session, job_id, JobStatus.DONE, actor="x")
+    with pytest.raises(JobChanged), db.session_scope(engine) as session:
+        transition(session, job_id, JobStatus.ASSIGNED, actor="x", expected_version=0, printer_id="mk3s-1")
+    with pytest.raises(JobNotFound), db.session_scope(engine) as session:
+        transition(session, 9999, JobStatus.ASSIGNED, actor="x")
     with Session(engine) as session:
         job = session.get(Job, job_id)
         assert (job.status, job.version, job.printer_id) == (JobStatus.QUEUED, 1, None)

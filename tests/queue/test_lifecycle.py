@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from printfleet.errors import UserError
@@ -11,7 +13,7 @@ from printfleet.queue.lifecycle import ENDED, ON_PRINTER, TRANSITIONS, IllegalTr
 
 def test_the_happy_path_is_allowed() -> None:
     path = [S.UPLOADED, S.QUEUED, S.ASSIGNED, S.SLICING, S.UPLOADING, S.PRINTING, S.PAUSED, S.PRINTING, S.DONE, S.COLLECTED]
-    for current, target in zip(path, path[1:], strict=False):
+    for current, target in itertools.pairwise(path):
         check_transition(1, current, target)
 
 

@@ -68,7 +68,7 @@ def rules(**kw: object) -> SiteRules:
     return SiteRules(**fields)  # type: ignore[arg-type]
 
 
-def assigned(result) -> dict[str, str]:  # noqa: ANN001
+def assigned(result) -> dict[str, str]:
     return {a.job_id: a.printer_id for a in result.assignments}
 
 
@@ -153,7 +153,7 @@ def test_build_volume_with_rotation_about_z(bbox: tuple[float, float, float], fi
 
 def test_footprint_rule_matches_brute_force_rotation() -> None:
     def brute(p: float, q: float, a: float, b: float) -> bool:
-        for step in range(0, 9001):
+        for step in range(9001):
             t = math.radians(step / 100)
             if p * math.cos(t) + q * math.sin(t) <= a + 1e-6 and p * math.sin(t) + q * math.cos(t) <= b + 1e-6:
                 return True

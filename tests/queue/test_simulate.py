@@ -50,7 +50,7 @@ def always_open(ordering: Ordering = Ordering.FIFO, **kw: object) -> SiteRules:
 
 def test_time_zero_is_monday_midnight_in_the_site_zone() -> None:
     base = base_timestamp(SiteRules(timezone="Europe/Berlin"))
-    local = dt.datetime.fromtimestamp(base, dt.timezone.utc).astimezone(dt.timezone(dt.timedelta(hours=1)))
+    local = dt.datetime.fromtimestamp(base, dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=1)))
     assert local.weekday() == 0 and (local.hour, local.minute) == (0, 0)
 
 
@@ -235,7 +235,7 @@ def test_missing_and_empty_workload_files(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- the shipped examples
 
 
-def _load_generator():  # noqa: ANN202 - the examples/make_workloads.py module
+def _load_generator():
     spec = importlib.util.spec_from_file_location("make_workloads", EXAMPLES / "make_workloads.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -122,7 +122,7 @@ def files_root(web_settings: Settings) -> Path:
     return web_settings.data_dir / "files" / "uploads"
 
 
-def wait_for(predicate, timeout_s: float = 5.0, interval_s: float = 0.05):  # noqa: ANN001, ANN201
+def wait_for(predicate, timeout_s: float = 5.0, interval_s: float = 0.05):
     """Poll ``predicate`` until it returns something truthy (the live view refreshes asynchronously)."""
     import time
 

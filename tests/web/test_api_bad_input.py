@@ -38,7 +38,7 @@ def unchanged(web_settings: Settings, client: TestClient) -> Iterator[None]:
     assert job_count(web_settings) == jobs
 
 
-def post_job(client: TestClient, actor: Actor, name: str, content: bytes, **data: str):  # noqa: ANN201
+def post_job(client: TestClient, actor: Actor, name: str, content: bytes, **data: str):
     return client.post("/api/jobs", headers=actor.headers, files={"file": (name, content, "application/octet-stream")},
                        data=data)
 
@@ -195,7 +195,7 @@ def test_malformed_action_bodies(client: TestClient, actors: dict[str, Actor], w
     assert big.status_code == 413
 
 
-def test_redis_down(web_settings: Settings, actors: dict[str, Actor], redis_factory) -> None:  # noqa: ANN001
+def test_redis_down(web_settings: Settings, actors: dict[str, Actor], redis_factory) -> None:
     private = redis_factory(appendonly=False)
     settings = web_settings.model_copy(update={"redis_url": private.url})
     with TestClient(create_app(settings)) as client:

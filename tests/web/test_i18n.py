@@ -38,7 +38,7 @@ def test_every_message_is_translated_to_german_and_compiled() -> None:
     write_mo(fresh, catalog)
     fresh.seek(0)
     expected = read_mo(fresh)
-    def pairs(cat) -> dict:  # noqa: ANN001
+    def pairs(cat) -> dict:
         return {str(m.id): str(m.string) for m in cat if m.id}
 
     assert pairs(compiled) == pairs(expected), "messages.mo is stale: run pybabel compile -d printfleet/web/locales"

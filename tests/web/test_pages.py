@@ -123,7 +123,7 @@ def test_page_errors_are_pages(client: TestClient, actors: dict[str, Actor]) -> 
         assert 400 <= response.status_code < 500, path
 
 
-def test_pages_render_live_printer_states(client: TestClient, actors: dict[str, Actor], web_settings) -> None:  # noqa: ANN001
+def test_pages_render_live_printer_states(client: TestClient, actors: dict[str, Actor], web_settings) -> None:
     import datetime as dt
 
     from printfleet.state import JobProgress, PrinterState, PrinterStatus, StateSource, Temperature

@@ -48,7 +48,7 @@ schema = schemathesis.openapi.from_dict(_spec())
 
 @schema.parametrize()
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
-def test_no_server_errors(case, live_api: str, actors: dict[str, Actor]) -> None:  # noqa: ANN001
+def test_no_server_errors(case, live_api: str, actors: dict[str, Actor]) -> None:
     for who in ("staff", "maker_b"):
         response = case.call(base_url=live_api, headers=actors[who].headers, timeout=30)
         assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.status_code} {response.text[:300]}"

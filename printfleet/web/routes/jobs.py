@@ -370,4 +370,4 @@ def collect_job(request: Request, job_id: JobId, session: SessionDep, user: Curr
     return _answer(session, job, owner, hub, lang)
 
 
-__all__ = ["router", "UploadNotFound"]
+__all__ = ["UploadNotFound", "router"]

@@ -13,9 +13,9 @@ from urllib.parse import quote, urlsplit
 
 import redis
 import segno
-from markupsafe import Markup
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from markupsafe import Markup
 from sqlmodel import col, select
 
 from printfleet.accounts import verify_password
