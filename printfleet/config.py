@@ -13,6 +13,7 @@ import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -83,7 +84,12 @@ class SiteConfig(_Strict):
 
     name: str = "Makerspace"
     timezone: str = "Europe/Berlin"
-    locale: str = Field(default="de", pattern=r"^[a-z]{2}(_[A-Z]{2})?$")
+    locale: str = Field(default="de", description="default page language: de or en, optionally with a region (de_AT)")
+    public_url: str | None = Field(
+        default=None,
+        description="the address people open printfleet at (e.g. https://print.example.org); every absolute link "
+        "(the wall's QR code, mails) uses it, never the Host header of a request",
+    )
     opening_hours: dict[str, str] | None = Field(
         default=None,
         description="weekday (mon..sun) -> 'HH:MM-HH:MM[, ...]'; a day not listed is closed; unset: always open",
@@ -101,6 +107,23 @@ class SiteConfig(_Strict):
         grams = (filament_g or 0.0) * (self.price_per_g or 0.0)
         hours = (print_time_s or 0.0) / 3600.0 * (self.price_per_hour or 0.0)
         return round(grams + hours, 2)
+
+    @field_validator("locale")
+    @classmethod
+    def _check_locale(cls, value: str) -> str:
+        if not re.match(r"^(de|en)(_[A-Z]{2})?$", value):
+            raise ValueError(f"unsupported locale {value!r} (use de or en, optionally with a region such as de_AT)")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError(f"must be an http:// or https:// address without query (got {value!r})")
+        return value.rstrip("/")
 
     @field_validator("timezone")
     @classmethod

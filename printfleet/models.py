@@ -200,5 +200,36 @@ class JobEvent(SQLModel, table=True):
     from_status: JobStatus | None = Field(default=None, sa_type=StrEnumType(JobStatus))
     to_status: JobStatus | None = Field(default=None, sa_type=StrEnumType(JobStatus))
     printer_id: str | None = Field(default=None, max_length=64)
-    reason: str = Field(default="", max_length=500)
+    reason: str = Field(default="", max_length=500, description="free text a person typed (or, in old rows, English)")
+    reason_code: str | None = Field(default=None, max_length=48,
+                                    description="what printfleet itself says, rendered in the reader's language")
+    reason_params: dict[str, Any] | None = Field(default=None, sa_column=Column("reason_params", JSON))
     data: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+
+
+class PrinterEventKind(StrEnum):
+    """What happened to a printer that people did (or printfleet decided), apart from its jobs."""
+
+    BED_CLEARED = "bed_cleared"
+    MAINTENANCE_ON = "maintenance_on"
+    MAINTENANCE_OFF = "maintenance_off"
+    PAUSE_REQUESTED = "pause_requested"
+    RESUME_REQUESTED = "resume_requested"
+    CANCEL_REQUESTED = "cancel_requested"
+
+
+class PrinterEvent(SQLModel, table=True):
+    """One entry of a printer's append-only trail: bed cleared, maintenance on/off, commands people sent."""
+
+    __tablename__ = "printer_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    printer_id: str = Field(foreign_key="printers.id", index=True, max_length=64)
+    at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    actor: str = Field(max_length=64, description="user name, or system:<part> for printfleet itself")
+    kind: PrinterEventKind = Field(sa_type=StrEnumType(PrinterEventKind))
+    job_id: int | None = Field(default=None, foreign_key="jobs.id", index=True,
+                               description="the job concerned (e.g. the print taken off the bed)")
+    reason: str = Field(default="", max_length=500, description="free text a person typed")
+    reason_code: str | None = Field(default=None, max_length=48)
+    reason_params: dict[str, Any] | None = Field(default=None, sa_column=Column("reason_params", JSON))

@@ -1,7 +1,9 @@
 """Languages, times and numbers for the pages: gettext catalogs (Babel) and the site's timezone.
 
-The catalogs live in ``printfleet/web/locales/<lang>/LC_MESSAGES/messages.po`` and are compiled to ``.mo``
-next to them (both are committed; ``pybabel compile -d printfleet/web/locales`` rebuilds them after edits).
+The catalogs live in ``printfleet/web/locales/<lang>/LC_MESSAGES/messages.po`` and are compiled in memory when
+first used (no ``.mo`` files to keep in step). After changing texts: ``pybabel extract -F babel.cfg -o
+printfleet/web/locales/messages.pot .`` then ``pybabel update -i printfleet/web/locales/messages.pot -d
+printfleet/web/locales`` and translate what is new.
 The site's ``locale`` in the fleet file is the default; a visitor switches with ``?lang=de|en`` (kept in a
 cookie).
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gettext
+import io
 import logging
 from dataclasses import dataclass
 from functools import lru_cache
@@ -17,6 +20,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from babel import dates, numbers
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
 from babel.support import Translations
 
 logger = logging.getLogger(__name__)
@@ -29,8 +34,17 @@ LANG_COOKIE = "pf_lang"
 
 @lru_cache(maxsize=8)
 def translations(locale: str) -> gettext.NullTranslations:
-    """The compiled catalog for ``locale`` (English, the source language, falls back to the msgids)."""
-    return Translations.load(str(LOCALES_DIR), [locale], DOMAIN)
+    """The catalog for ``locale``, compiled from its ``.po`` file (English, the source language, falls back to
+    the msgids)."""
+    po_path = LOCALES_DIR / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
+    if not po_path.is_file():
+        return gettext.NullTranslations()
+    with po_path.open("rb") as fh:
+        catalog = read_po(fh, locale=locale, domain=DOMAIN)
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog)
+    compiled.seek(0)
+    return Translations(compiled, domain=DOMAIN)
 
 
 def normalise_locale(value: str | None) -> str | None:
