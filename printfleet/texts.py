@@ -8,6 +8,6 @@ parameters; the pages and the API render them in the reader's language through t
 from __future__ import annotations
 
 
-def N_(message: str) -> str:  # noqa: N802 - the gettext convention for "mark, do not translate yet"
+def N_(message: str) -> str:  # the gettext convention: mark now, translate later
     """Mark ``message`` for extraction into the catalogs; it is translated where it is shown."""
     return message
