@@ -32,7 +32,12 @@ def session(settings: Settings) -> Iterator[Session]:
     Raises:
         UserError: the database has not been migrated (``printfleet db upgrade``).
     """
-    settings.ensure_data_dir()
+    sqlite_path = settings.sqlite_path
+    if sqlite_path is not None and not sqlite_path.exists():
+        raise UserError(
+            f"there is no printfleet database at {sqlite_path} ({settings.database_origin()}); "
+            "to create a new one there, run 'printfleet db upgrade'"
+        )
     engine = db.make_engine(settings.effective_database_url)
     try:
         revision = db.current_revision(engine)

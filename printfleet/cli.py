@@ -219,7 +219,7 @@ def main() -> None:
     try:
         app()
     except UserError as exc:
-        err_console.print(f"printfleet: {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"printfleet: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -340,12 +340,21 @@ def _describe_location(raw: Any, loc: tuple[int | str, ...]) -> str:
     return text
 
 
+#: what a field's pattern means, in words (pydantic's message quotes the regular expression)
+_PATTERN_WORDS = {
+    "id": "must be 1-64 characters of a-z, 0-9 and '-', starting and ending with a letter or digit",
+    "api_key_env": "must be the name of an environment variable (letters, digits and _, not starting with a digit)",
+}
+
+
 def _format_error(path: Path, raw: Any, exc: ValidationError) -> str:
     err = exc.errors()[0]
     msg = str(err["msg"]).removeprefix("Value error, ")
     loc = tuple(k for k in err["loc"] if not (isinstance(k, str) and k.startswith(("function-", "tuple["))))
     if err["type"] == "extra_forbidden":
         msg = "unknown key"
+    elif err["type"] == "string_pattern_mismatch" and loc and loc[-1] in _PATTERN_WORDS:
+        msg = f"{_PATTERN_WORDS[str(loc[-1])]} (got {err.get('input')!r})"
     elif err["type"] == "enum" and "driver" in loc:
         msg = f"unknown driver {err.get('input')!r} (use one of: {', '.join(d.value for d in DriverName)})"
     where = _describe_location(raw, loc)

@@ -79,6 +79,24 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'printfleet.db').resolve()}"
 
     @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file in use (``None`` with another database)."""
+        if self.database_url:
+            return None
+        return (self.data_dir / "printfleet.db").resolve()
+
+    def database_origin(self) -> str:
+        """Where the database choice comes from, for messages: which variable, or the default."""
+        if self.database_url:
+            return "from PRINTFLEET_DATABASE_URL"
+        if "data_dir" in self.model_fields_set:
+            return "in PRINTFLEET_DATA_DIR"
+        return (
+            "PRINTFLEET_DATA_DIR is not set, so ./data of the current directory is used; set PRINTFLEET_DATA_DIR to "
+            "printfleet's data directory (the one `printfleet up` uses) or PRINTFLEET_DATABASE_URL"
+        )
+
+    @property
     def effective_redis_url(self) -> str:
         """The Redis URL, defaulting to the standard local port."""
         return self.redis_url or DEFAULT_REDIS_URL

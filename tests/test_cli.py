@@ -72,9 +72,31 @@ def test_bad_settings_are_one_line(tmp_path: Path) -> None:
     assert_one_line_error(result, f"PRINTFLEET_DATA_DIR={blocker / 'data'}: cannot create it")
 
 
+def test_without_a_data_dir_the_cli_says_which_database_and_creates_none(tmp_path: Path) -> None:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("PRINTFLEET_")}
+    result = subprocess.run([sys.executable, "-m", "printfleet", "users", "list"], check=False, capture_output=True,
+                            text=True, env=base, cwd=tmp_path, timeout=60)  # fmt: skip
+    assert_one_line_error(result, f"there is no printfleet database at {tmp_path / 'data' / 'printfleet.db'} "
+                                  "(PRINTFLEET_DATA_DIR is not set, so ./data of the current directory is used; set "
+                                  "PRINTFLEET_DATA_DIR")  # fmt: skip
+    assert not (tmp_path / "data").exists()
+
+
+def test_config_check_shows_what_a_field_must_look_like(tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet.yaml"
+    profile = REPO_ROOT / "configs/profiles/mk3s-0.20mm-pla.ini"
+    fleet.write_text(f"printers:\n  - {{id: MK3S_1, name: M, driver: simulated, build_volume_mm: [1, 1, 1], "
+                     f"profile: {profile}}}\n")  # fmt: skip
+    result = run_cli("config", "check", str(fleet))
+    assert_one_line_error(result, "id: must be 1-64 characters of a-z, 0-9 and '-', starting and ending with a letter "
+                                  "or digit (got 'MK3S_1')")  # fmt: skip
+
+
 def test_users_and_tokens(tmp_path: Path) -> None:
     env = {"PRINTFLEET_DATA_DIR": str(tmp_path / "data")}
-    assert_one_line_error(run_cli("users", "list", env=env), "run 'printfleet db upgrade' first")
+    assert_one_line_error(run_cli("users", "list", env=env),
+                          f"there is no printfleet database at {tmp_path / 'data' / 'printfleet.db'} (in PRINTFLEET_DATA_DIR)")
+    assert not (tmp_path / "data" / "printfleet.db").exists()
     assert run_cli("db", "upgrade", env=env).returncode == 0
     added = run_cli("users", "add", "ada", "--role", "staff", "--password", "correct horse", env=env)
     assert added.returncode == 0, added.stderr

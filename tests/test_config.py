@@ -91,6 +91,10 @@ def _broken(variant: str, data: dict) -> None:
     elif variant == "octoprint-without-url":
         printers[0]["driver"] = "octoprint"
         printers[0]["api_key_env"] = "X_KEY"
+    elif variant == "unsupported-locale":
+        data["site"]["locale"] = "fr"
+    elif variant == "bad-public-url":
+        data["site"]["public_url"] = "print.example.org"
     elif variant == "shared-topic":
         printers[0]["mqtt_base_topic"] = "octoPrint/"
         printers[1]["mqtt_base_topic"] = "octoPrint/"
@@ -102,10 +106,13 @@ BROKEN = {
     "bad-volume": "printers[1] (mk3s-2): build_volume_mm[1]: Input should be greater than 0",
     "two-dimensional-volume": "printers[1] (mk3s-2): build_volume_mm[2]: Field required",
     "missing-profile": "printers[3] (mini-2): profile: file ",
-    "bad-id": "printers[0] (MK3S_1): id: String should match pattern",
+    "bad-id": "printers[0] (MK3S_1): id: must be 1-64 characters of a-z, 0-9 and '-', starting and ending with a "
+              "letter or digit (got 'MK3S_1')",
     "unknown-key": "printers[0] (mk3s-1): nozle_mm: unknown key",
     "bad-timezone": "site.timezone: unknown timezone 'Mars/Olympus'",
     "bad-opening-hours": "site.opening_hours: mon: '22:00-09:00' closes before it opens",
+    "unsupported-locale": "site.locale: unsupported locale 'fr' (use de or en, optionally with a region such as de_AT)",
+    "bad-public-url": "site.public_url: must be an http:// or https:// address without query (got 'print.example.org')",
     "octoprint-without-url": "printers[0] (mk3s-1): url: an octoprint printer needs the OctoPrint URL",
     "shared-topic": "printers[1] (mk3s-2): mqtt_base_topic: 'octoPrint/' is already used by printer mk3s-1",
 }
@@ -154,3 +161,11 @@ def test_opening_ranges() -> None:
         parse_opening_ranges("09:00-13:00,12:00-14:00")
     with pytest.raises(ValueError, match="not HH:MM-HH:MM"):
         parse_opening_ranges("9-5")
+
+
+def test_site_locale_with_region_and_public_url(fleet_dir: Path) -> None:
+    data = _shipped()
+    data["site"].update(locale="de_AT", public_url="https://print.example.org/")
+    fleet = load_fleet(_write(fleet_dir, data))
+    assert fleet.site.locale == "de_AT"
+    assert fleet.site.public_url == "https://print.example.org"
