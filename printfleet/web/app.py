@@ -30,6 +30,7 @@ from printfleet.queue.lifecycle import IllegalTransition
 from printfleet.settings import Settings
 from printfleet.web.actions import PrinterActionRefused, PrinterNotFound
 from printfleet.web.auth import SessionCodec, load_secret
+from printfleet.web.docs import install_docs
 from printfleet.web.live import LiveHub
 from printfleet.web.routes import jobs, ops, pages, printers, queue
 from printfleet.web.uploads import UnsupportedFile, UploadNotFound
@@ -141,6 +142,8 @@ def create_app(settings: Settings) -> FastAPI:
         title="printfleet",
         version=__version__,
         lifespan=lifespan,
+        docs_url=None,  # served by install_docs, without a CDN
+        redoc_url=None,
         description="Fleet manager and job queue for makerspace 3D printers. Authenticate with "
         "`Authorization: Bearer <token>` (`printfleet tokens create`).",
     )
@@ -180,6 +183,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(printers.router)
     app.include_router(queue.router)
     app.include_router(pages.router)
+    install_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(BodyLimit, upload_bytes=settings.max_upload_mb * 1_000_000 + FORM_OVERHEAD_BYTES)
     return app
