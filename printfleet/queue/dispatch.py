@@ -37,6 +37,7 @@ from printfleet.queue.worker import QUEUE_NAMES
 from printfleet.settings import Settings
 from printfleet.state import PrinterState, PrinterStatus
 from printfleet.store import StateStore
+from printfleet.texts import plan_said
 
 logger = logging.getLogger(__name__)
 
@@ -265,7 +266,7 @@ class Dispatcher:
             with db.session_scope(self.engine) as session:
                 job = transition(
                     session, job_id, JobStatus.ASSIGNED, actor=self.actor, expected=[JobStatus.QUEUED],
-                    reason=policy.render_reason(assignment.reason, tz=self.rules.tz, now=time.time()),
+                    reason=plan_said(assignment.reason),
                     printer_id=assignment.printer_id,
                 )  # fmt: skip
                 version = job.version

@@ -14,15 +14,18 @@ from dataclasses import dataclass
 
 import redis
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from printfleet import db
-from printfleet.models import Job, JobEvent, JobStatus, Printer, utcnow
+from printfleet.models import Job, JobEvent, JobStatus, Printer, PrinterEvent, PrinterEventKind, utcnow
 from printfleet.queue.dispatch import announce_jobs_changed
+from printfleet.queue.history import last_request
 from printfleet.queue.jobs import JobChanged, transition
 from printfleet.queue.leases import printer_lease_name
 from printfleet.queue.lifecycle import ON_PRINTER
 from printfleet.state import PrinterState, PrinterStatus
+from printfleet.texts import CodedText, said
+from printfleet.texts import EventCode as E
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +49,7 @@ class Outcome:
     job_id: int
     before: JobStatus
     after: JobStatus
-    reason: str
+    reason: str  # English (logs); the job event holds its code
 
 
 def _runs_our_file(job: Job, state: PrinterState) -> bool:
@@ -60,16 +63,21 @@ def _just_started(job: Job, state: PrinterState) -> bool:
     return state.observed_at < job.started_at + dt.timedelta(seconds=START_GRACE_S)
 
 
-def _cancel_requested(session: Session, job_id: int) -> bool:
-    return (
-        session.exec(select(JobEvent.id).where(JobEvent.job_id == job_id, JobEvent.kind == "cancel_requested")).first()
-        is not None
-    )
+def _request(session: Session, job: Job, kind: PrinterEventKind, *, since_last_change: bool) -> PrinterEvent | None:
+    """The person's command about ``job`` that the printer now carries out (``None``: the printer acted alone)."""
+    request = last_request(session, job, [kind], after=job.updated_at if since_last_change else None)
+    if request is None and kind is PrinterEventKind.CANCEL_REQUESTED:  # rows written before printer events
+        old = session.exec(select(JobEvent).where(JobEvent.job_id == job.id, JobEvent.kind == "cancel_requested")
+                           .order_by(col(JobEvent.id).desc())).first()  # fmt: skip
+        if old is not None:
+            return PrinterEvent(printer_id=job.printer_id or "", actor=old.actor, kind=kind, job_id=job.id, reason="")
+    return request
 
 
-def _move(session: Session, job: Job, path: list[JobStatus], reason: str, **fields: object) -> Job:
+def _move(session: Session, job: Job, path: list[JobStatus], reason: CodedText, *, actor: str = ACTOR,
+          **fields: object) -> Job:
     for step in path:
-        job = transition(session, job.id, step, actor=ACTOR, reason=reason, expected=[job.status], **fields)  # type: ignore[arg-type]
+        job = transition(session, job.id, step, actor=actor, reason=reason, expected=[job.status], **fields)  # type: ignore[arg-type]
         fields = {}
     return job
 
@@ -82,10 +90,21 @@ def _bed_not_clear(session: Session, printer_id: str) -> None:
         session.add(printer)
 
 
+def _failure(state: PrinterState) -> CodedText:
+    if state.status is PrinterStatus.ERROR:
+        return said(E.PRINTER_ERROR, error=state.error) if state.error else said(E.PRINTER_ERROR_UNKNOWN)
+    if state.status in (PrinterStatus.PRINTING, PrinterStatus.PAUSED):
+        return said(E.PRINTER_PRINTS_OTHER_FILE)
+    return said(E.PRINT_STOPPED)
+
+
 def follow_job(
     session: Session, job: Job, state: PrinterState | None, *, lease_held: bool, requeue: str = RequeuePolicy.APPROVAL
 ) -> Outcome | None:
     """Bring one job on a printer in line with what the printer reports; ``None`` if nothing changed.
+
+    A pause, resume or cancel that a person asked for (a ``*_requested`` printer event) is recorded as that
+    person's; one the printer did by itself (e.g. a filament runout pause) as the monitor's.
 
     Args:
         lease_held: a dispatch is still working on the printer (its in-flight jobs are left alone).
@@ -95,31 +114,33 @@ def follow_job(
     if state is None or state.status is PrinterStatus.OFFLINE or state.status is PrinterStatus.BUSY:
         return None  # we cannot know; wait for the printer
     ours = _runs_our_file(job, state)
-    reason = ""
+    reason: CodedText | None = None
     if before in (JobStatus.ASSIGNED, JobStatus.SLICING, JobStatus.UPLOADING):
         if lease_held:
             return None
         if ours and state.status in (PrinterStatus.PRINTING, PrinterStatus.PAUSED, PrinterStatus.FINISHED):
             path = [JobStatus.UPLOADING] if before is not JobStatus.UPLOADING else []
-            reason = "reconciled: the printer reports printing it"
+            reason = said(E.RECONCILED_PRINTING)
             job = _move(session, job, [*path, JobStatus.PRINTING], reason)
             _bed_not_clear(session, job.printer_id)  # type: ignore[arg-type]
             before = job.status
         else:
-            reason = "the dispatch was interrupted before the printer started it; back in the queue"
+            reason = said(E.DISPATCH_INTERRUPTED)
             job = _move(session, job, [JobStatus.QUEUED], reason, printer_id=None)
-            return Outcome(job.id, before, job.status, reason)  # type: ignore[arg-type]
+            return Outcome(job.id, before, job.status, reason.english())  # type: ignore[arg-type]
     if before in (JobStatus.PRINTING, JobStatus.PAUSED):
         if not ours and state.status is not PrinterStatus.ERROR and _just_started(job, state):
             return None  # the printer has not reported the new print yet
         if ours and state.status is PrinterStatus.PRINTING and before is JobStatus.PAUSED:
-            reason = "resumed"
-            job = _move(session, job, [JobStatus.PRINTING], reason)
+            request = _request(session, job, PrinterEventKind.RESUME_REQUESTED, since_last_change=True)
+            reason = said(E.RESUMED_ON_REQUEST if request else E.PRINTER_RESUMED)
+            job = _move(session, job, [JobStatus.PRINTING], reason, actor=request.actor if request else ACTOR)
         elif ours and state.status is PrinterStatus.PAUSED and before is JobStatus.PRINTING:
-            reason = "paused"
-            job = _move(session, job, [JobStatus.PAUSED], reason)
+            request = _request(session, job, PrinterEventKind.PAUSE_REQUESTED, since_last_change=True)
+            reason = said(E.PAUSED_ON_REQUEST if request else E.PRINTER_PAUSED)
+            job = _move(session, job, [JobStatus.PAUSED], reason, actor=request.actor if request else ACTOR)
         elif ours and state.status is PrinterStatus.FINISHED:
-            reason = "the printer reports the print done"
+            reason = said(E.PRINTER_DONE)
             elapsed = state.job.elapsed_s if state.job is not None else None
             if elapsed is None and job.started_at is not None:
                 elapsed = (utcnow() - job.started_at).total_seconds()
@@ -132,26 +153,23 @@ def follow_job(
             return None  # still printing
         else:
             _bed_not_clear(session, job.printer_id)  # type: ignore[arg-type]
-            if _cancel_requested(session, job.id):  # type: ignore[arg-type]
-                reason = "cancelled on request"
-                job = _move(session, job, [JobStatus.CANCELLED], reason)
+            request = _request(session, job, PrinterEventKind.CANCEL_REQUESTED, since_last_change=False)
+            if request is not None:
+                reason = (said(E.CANCELLED_ON_REQUEST_BECAUSE, note=request.reason) if request.reason
+                          else said(E.CANCELLED_ON_REQUEST))  # fmt: skip
+                job = _move(session, job, [JobStatus.CANCELLED], reason, actor=request.actor)
             else:
-                if state.status is PrinterStatus.ERROR:
-                    reason = f"printer error: {state.error or 'unknown'}"
-                elif state.status in (PrinterStatus.PRINTING, PrinterStatus.PAUSED):
-                    reason = "the printer is printing another file (started at the printer?)"
-                else:
-                    reason = "the print stopped on the printer before it was done"
-                job = _move(session, job, [JobStatus.FAILED], reason, failure_reason=reason)
+                reason = _failure(state)
+                job = _move(session, job, [JobStatus.FAILED], reason, failure_reason=reason.english()[:500])
                 if requeue == RequeuePolicy.APPROVAL:
                     job = transition(session, job.id, JobStatus.AWAITING_APPROVAL, actor=ACTOR,  # type: ignore[arg-type]
-                                     reason="requeued after a failed print; staff approval needed", printer_id=None)
+                                     reason=said(E.REQUEUED_AFTER_FAILURE_APPROVAL), printer_id=None)
                 elif requeue == RequeuePolicy.QUEUE:
                     job = transition(session, job.id, JobStatus.QUEUED, actor=ACTOR,  # type: ignore[arg-type]
-                                     reason="requeued after a failed print", printer_id=None)
-    if job.status is before and not reason:
+                                     reason=said(E.REQUEUED_AFTER_FAILURE), printer_id=None)
+    if job.status is before and reason is None:
         return None
-    return Outcome(job.id, before, job.status, reason)  # type: ignore[arg-type]
+    return Outcome(job.id, before, job.status, reason.english() if reason is not None else "")  # type: ignore[arg-type]
 
 
 def follow_printers(

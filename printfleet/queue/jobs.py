@@ -16,9 +16,10 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from printfleet.errors import UserError
+from printfleet.errors import Conflict, NotFound
 from printfleet.models import FileKind, Job, JobEvent, JobStatus, User, utcnow
 from printfleet.queue.lifecycle import check_transition
+from printfleet.texts import N_, CodedText, EventCode, said
 
 logger = logging.getLogger(__name__)
 
@@ -27,12 +28,26 @@ CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 5
 
 
-class JobNotFound(UserError):
+class JobNotFound(NotFound):
     """No job with that id."""
 
+    code = "job_not_found"
 
-class JobChanged(UserError):
+
+class JobChanged(Conflict):
     """The job changed since it was read (another part acted first); nothing was written."""
+
+    code = "job_changed"
+
+
+def job_not_found(job_id: int) -> JobNotFound:
+    """The error for a job that does not exist (or is not the asker's to see)."""
+    return JobNotFound(N_("job %(job_id)s does not exist"), job_id=job_id)
+
+
+def job_changed(job_id: int) -> JobChanged:
+    """The error for a job that changed since the caller read it."""
+    return JobChanged(N_("job %(job_id)s changed meanwhile; reload and try again"), job_id=job_id)
 
 
 def new_code() -> str:
@@ -46,17 +61,25 @@ def record_event(
     *,
     actor: str,
     kind: str,
-    reason: str = "",
+    reason: str | CodedText = "",
     from_status: JobStatus | None = None,
     to_status: JobStatus | None = None,
     data: dict[str, Any] | None = None,
 ) -> JobEvent:
-    """Append an event to a job's trail (in the caller's transaction)."""
+    """Append an event to a job's trail (in the caller's transaction).
+
+    Args:
+        reason: what a person typed (``str``), or what printfleet says (:class:`CodedText`, e.g.
+            ``said(EventCode.STARTED, printer="mk3s-1")``), rendered in the reader's language when shown.
+    """
+    coded = reason if isinstance(reason, CodedText) else None
     event = JobEvent(
         job_id=job.id,  # type: ignore[arg-type]
         actor=actor,
         kind=kind,
-        reason=reason[:500],
+        reason="" if coded is not None else str(reason)[:500],
+        reason_code=coded.code if coded is not None else None,
+        reason_params=(coded.params or None) if coded is not None else None,
         from_status=from_status,
         to_status=to_status,
         printer_id=job.printer_id,
@@ -74,13 +97,14 @@ def create_job(
     file_sha256: str,
     file_kind: FileKind,
     file_size: int,
-    needs_approval: str | None = None,
+    needs_approval: str | CodedText | None = None,
     **fields: Any,
 ) -> Job:
     """Create a job for a stored file and put it in the queue (or the approval inbox).
 
     Args:
-        needs_approval: the reason staff must approve it first, or ``None``.
+        needs_approval: why staff must approve it first (the scheduler's reason as
+            ``printfleet.texts.plan_said(reason)``, or a person's words), or ``None``.
         fields: further :class:`Job` columns (material, colour, copies, note, priority, estimate, ...).
     """
     for _ in range(10):
@@ -102,7 +126,8 @@ def create_job(
             continue
     else:  # pragma: no cover - 31^5 codes
         raise RuntimeError("could not draw a free job code")
-    record_event(session, job, actor=owner.name, kind="created", to_status=JobStatus.UPLOADED, reason=file_name)
+    record_event(session, job, actor=owner.name, kind="created", to_status=JobStatus.UPLOADED,
+                 reason=said(EventCode.UPLOADED, file_name=file_name))
     target = JobStatus.AWAITING_APPROVAL if needs_approval else JobStatus.QUEUED
     return transition(session, job.id, target, actor="system:intake", reason=needs_approval or "")  # type: ignore[arg-type]
 
@@ -113,7 +138,7 @@ def transition(
     target: JobStatus,
     *,
     actor: str,
-    reason: str = "",
+    reason: str | CodedText = "",
     expected: Collection[JobStatus] | None = None,
     expected_version: int | None = None,
     data: dict[str, Any] | None = None,
@@ -122,6 +147,7 @@ def transition(
     """Move a job to ``target`` if the state machine allows it and nobody changed it meanwhile.
 
     Args:
+        reason: what a person typed, or what printfleet says (see :func:`record_event`).
         expected: refuse unless the job is in one of these states now.
         expected_version: refuse unless the job still has this version.
         fields: columns to set together with the status (e.g. ``printer_id``).
@@ -133,12 +159,13 @@ def transition(
     """
     job = session.get(Job, job_id, populate_existing=True)
     if job is None:
-        raise JobNotFound(f"job {job_id} does not exist")
+        raise job_not_found(job_id)
     current = job.status
     if expected is not None and current not in expected:
-        raise JobChanged(f"job {job_id} is {current.value}, not {' or '.join(s.value for s in expected)}")
+        raise JobChanged(N_("job %(job_id)s is %(status)s now; nothing was changed"), job_id=job_id,
+                         status=current.value)
     if expected_version is not None and job.version != expected_version:
-        raise JobChanged(f"job {job_id} changed since it was read (version {job.version}, not {expected_version})")
+        raise job_changed(job_id)
     check_transition(job_id, current, target)
     now = utcnow()
     values: dict[str, Any] = {"status": target, "version": job.version + 1, "updated_at": now, **fields}
@@ -155,12 +182,14 @@ def transition(
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
-        raise JobChanged(f"job {job_id} changed under us; nothing written")
+        raise job_changed(job_id)
     estimate_before = (job.est_print_time_s, job.est_filament_g, job.est_source)
     session.refresh(job)
     record_event(session, job, actor=actor, kind="transition", reason=reason, from_status=current, to_status=target, data=data)
     if (job.est_print_time_s, job.est_filament_g, job.est_source) != estimate_before:
-        record_event(session, job, actor=actor, kind="estimate", reason=f"{estimate_before[2]} -> {job.est_source}",
+        record_event(session, job, actor=actor, kind="estimate",
+                     reason=said(EventCode.ESTIMATE_UPDATED, source=job.est_source,
+                                 print_time_s=job.est_print_time_s, filament_g=job.est_filament_g),
                      data={"before": {"print_time_s": estimate_before[0], "filament_g": estimate_before[1],
                                       "source": estimate_before[2]},
                            "after": {"print_time_s": job.est_print_time_s, "filament_g": job.est_filament_g,

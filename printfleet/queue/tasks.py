@@ -38,6 +38,8 @@ from printfleet.queue.dispatch import COOLDOWN_PREFIX, announce_jobs_changed
 from printfleet.queue.jobs import JobChanged, record_event, transition
 from printfleet.queue.leases import Lease, printer_lease_name
 from printfleet.state import PrinterStatus
+from printfleet.texts import CodedText, said
+from printfleet.texts import EventCode as E
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +112,7 @@ def dispatch_job(job_id: int, printer_id: str, version: int, lease_token: str) -
         ctx.close()
 
 
-def _give_back(ctx: Context, job_id: int, reason: str) -> None:
+def _give_back(ctx: Context, job_id: int, reason: CodedText) -> None:
     from printfleet import db
 
     try:
@@ -123,14 +125,14 @@ def _give_back(ctx: Context, job_id: int, reason: str) -> None:
     announce_jobs_changed(ctx.client, job_id, JobStatus.QUEUED.value)
 
 
-def _fail(ctx: Context, job_id: int, reason: str) -> None:
+def _fail(ctx: Context, job_id: int, reason: CodedText) -> None:
     from printfleet import db
 
     try:
         with db.session_scope(ctx.engine) as session:
             transition(
                 session, job_id, JobStatus.FAILED, actor=ACTOR, reason=reason, expected=IN_DISPATCH,
-                failure_reason=reason[:500],
+                failure_reason=reason.english()[:500],
             )  # fmt: skip
     except JobChanged as exc:
         logger.info("job %s not failed: %s", job_id, exc)
@@ -153,7 +155,7 @@ def _dispatch(ctx: Context, job_id: int, printer_id: str, version: int, token: s
         try:
             cfg = ctx.fleet.printer(printer_id)
         except KeyError:
-            _give_back(ctx, job_id, f"printer {printer_id} is no longer in the fleet file")
+            _give_back(ctx, job_id, said(E.PRINTER_REMOVED, printer=printer_id))
             return "printer removed"
         driver = create_driver(cfg, ctx.settings)
         try:
@@ -191,18 +193,21 @@ def _carry_out(ctx: Context, driver: PrinterDriver, cfg: PrinterConfig, job: Job
         logger.info("job %s changed during dispatch: %s", job_id, exc)
         return "changed"
     except (PrinterBusy, PrinterOffline, BadResponse, AuthFailed) as exc:
-        rest_printer(ctx, cfg.id, exc.detail)
-        _give_back(ctx, job_id, f"printer {cfg.id} was not ready ({exc.detail}); back in the queue")
+        rest_s = rest_printer(ctx, cfg.id, exc.detail)
+        _give_back(ctx, job_id, said(E.PRINTER_NOT_READY, printer=cfg.id, rest_s=rest_s, detail=exc.detail))
         return "given back"
-    except (Rejected, UserError) as exc:
-        _fail(ctx, job_id, str(exc))
+    except Rejected as exc:
+        _fail(ctx, job_id, said(E.PRINTER_REFUSED_FILE, printer=cfg.id, detail=exc.detail))
+        return "failed"
+    except UserError as exc:
+        _fail(ctx, job_id, said(E.DISPATCH_FAILED, error=exc.with_params(**_display_names(exc, job)).as_param()))
         return "failed"
 
     try:
         driver.start(name)
     except PrinterBusy as exc:
-        rest_printer(ctx, cfg.id, exc.detail)
-        _give_back(ctx, job_id, f"printer {cfg.id} refused the start ({exc.detail}); back in the queue")
+        rest_s = rest_printer(ctx, cfg.id, exc.detail)
+        _give_back(ctx, job_id, said(E.START_REFUSED, printer=cfg.id, rest_s=rest_s, detail=exc.detail))
         return "refused"
     except DriverError as exc:
         # The request may or may not have reached the printer: never retry blindly.
@@ -211,7 +216,8 @@ def _carry_out(ctx: Context, driver: PrinterDriver, cfg: PrinterConfig, job: Job
         with db.session_scope(ctx.engine) as session:
             row = session.get(Job, job_id)
             if row is not None:
-                record_event(session, row, actor=ACTOR, kind="start_unknown", reason=str(exc)[:500])
+                record_event(session, row, actor=ACTOR, kind="start_unknown",
+                             reason=said(E.START_UNKNOWN, printer=cfg.id, detail=exc.detail))
         return "unknown"
 
     try:
@@ -219,7 +225,7 @@ def _carry_out(ctx: Context, driver: PrinterDriver, cfg: PrinterConfig, job: Job
             row = session.get(Job, job_id)
             transition(
                 session, job_id, JobStatus.PRINTING, actor=ACTOR, expected=[JobStatus.UPLOADING],
-                reason=f"started on {cfg.id}", attempts=(row.attempts if row else 0) + 1,
+                reason=said(E.STARTED, printer=cfg.id), attempts=(row.attempts if row else 0) + 1,
             )  # fmt: skip
             printer = session.get(Printer, cfg.id)
             if printer is not None:
@@ -240,6 +246,11 @@ def _carry_out(ctx: Context, driver: PrinterDriver, cfg: PrinterConfig, job: Job
         pass
     announce_jobs_changed(ctx.client, job_id, JobStatus.PRINTING.value, printer_id=cfg.id)
     return "printing"
+
+
+def _display_names(exc: UserError, job: Job) -> dict[str, str]:
+    """Parameters of an error that name a server path, replaced by the file name the maker gave."""
+    return {name: job.file_name for name in ("file",) if name in exc.params}
 
 
 def _slicer_figures(job: Job, gcode: Path) -> dict[str, object]:
@@ -264,7 +275,7 @@ def _prepare_gcode(ctx: Context, job: Job, cfg: PrinterConfig, keeper: LeaseKeep
     cached = ctx.files.sliced_path(job.file_sha256, sha256_of(cfg.profile))
     with db.session_scope(ctx.engine) as session:
         transition(session, job.id, JobStatus.SLICING, actor=ACTOR, expected=[JobStatus.ASSIGNED],  # type: ignore[arg-type]
-                   reason="cached" if cached.exists() else f"with {cfg.profile.name}")  # fmt: skip
+                   reason=said(E.SLICED_BEFORE) if cached.exists() else said(E.SLICING, profile=cfg.profile.name))  # fmt: skip
     if not cached.exists():
         slice_to_cache(ctx, ctx.files.upload_path(job.file_sha256, ".stl"), cfg.profile, cached)
     keeper.check()
@@ -335,7 +346,9 @@ def slice_ahead(job_id: int) -> str:
                 job.est_print_time_s, job.est_filament_mm, job.est_filament_g = print_time_s, filament_mm, filament_g
                 job.est_source, job.updated_at = "slicer", utcnow()
                 session.add(job)
-                record_event(session, job, actor=ACTOR, kind="estimate", reason=f"sliced with {profile.name}",
+                record_event(session, job, actor=ACTOR, kind="estimate",
+                             reason=said(E.ESTIMATE_SLICED, profile=profile.name, print_time_s=print_time_s,
+                                         filament_g=filament_g),
                              data={"before": before, "profiles": {p.name: list(f) for p, f in figures}})  # fmt: skip
         announce_jobs_changed(ctx.client, job_id, "estimate")
         return f"sliced for {len(figures)} profile(s)"

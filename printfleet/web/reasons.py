@@ -1,16 +1,23 @@
-"""The scheduler's structured reasons (``printfleet.queue.policy.Reason``) in the page's language.
+"""What printfleet says, in the page's language: the scheduler's reasons, statuses, events, actors and errors.
 
-The policy renders English itself (``render_reason``); the pages and the API translate from the code and
-parameters here, so the sentences live in the gettext catalogs with everything else.
+The parts below the web store and raise codes with parameters (``printfleet.queue.policy.Reason``, the event
+codes of :mod:`printfleet.texts`, :class:`printfleet.errors.UserError`); the pages and the API render them
+here, so the sentences live in the gettext catalogs with everything else.
 """
 
 from __future__ import annotations
 
 import gettext
 import logging
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from babel import numbers
+
+from printfleet.errors import UserError
+from printfleet.models import JobEvent, PrinterEvent
 from printfleet.queue.policy import Reason, ReasonCode, render_reason
+from printfleet.texts import EVENT_TEXTS, PLAN_PREFIX, SOURCE_TEXTS, EventCode, render
 from printfleet.web.i18n import Formatter
 
 logger = logging.getLogger(__name__)
@@ -61,7 +68,8 @@ def reason_text(reason: Reason, t: gettext.NullTranslations, fmt: Formatter, now
     if start is not None:
         when = " " + t.gettext("(expected start %(when)s)") % {"when": fmt.when(start, now)}
     if c is ReasonCode.START_LOADED:
-        return t.gettext("starting on %(printer)s") % {"printer": p.get("printer", "")}
+        return t.gettext("starting on %(printer)s, which has %(what)s loaded") % {
+            "printer": p.get("printer", ""), "what": _what(t, p.get("material"), p.get("colour"))}
     if c is ReasonCode.START_SWAP:
         return t.gettext("starting on %(printer)s after staff load %(material)s") % {
             "printer": p.get("printer", ""), "material": p.get("material", "")}
@@ -190,3 +198,111 @@ def reason_for_state(status: str, failure_reason: str | None, t: gettext.NullTra
     return ""
 
 
+def value_renderer(t: gettext.NullTranslations, fmt: Formatter) -> Callable[[str, Any], str]:
+    """Renders a text's parameter in the page's language, by the naming convention of :mod:`printfleet.texts`."""
+
+    def value(name: str, v: Any) -> str:
+        if v is None:
+            return "–"
+        if isinstance(v, Mapping) and "template" in v:  # a nested error
+            return render(str(v["template"]), v.get("params") or {}, gettext=t.gettext, value=value)
+        if isinstance(v, bool):
+            return str(v)
+        if isinstance(v, int | float):
+            if name.endswith("_s"):
+                return fmt.duration(v)
+            if name.endswith("_g"):
+                return f"{fmt.number(v)} g"
+            if name.endswith("_at"):
+                return fmt.when(v)
+            if isinstance(v, float):
+                return numbers.format_decimal(v, format="#,##0.##", locale=fmt.locale)
+            return str(v)
+        if name == "colour":
+            return colour_name(str(v), t)
+        if name == "source" and v in SOURCE_TEXTS:
+            return t.gettext(SOURCE_TEXTS[v])
+        if name.endswith("status"):
+            return status_text(str(v), t)
+        if name.endswith("_mm") and isinstance(v, list | tuple):
+            return " × ".join(numbers.format_decimal(float(x), format="#,##0.#", locale=fmt.locale) for x in v)
+        return str(v)
+
+    return value
+
+
+def coded_text(code: str, params: Mapping[str, Any] | None, t: gettext.NullTranslations, fmt: Formatter,
+               *, now: float | None = None) -> str:
+    """An event code (or ``plan:<scheduler reason>``) with its parameters, in the language of ``t``."""
+    params = params or {}
+    if code.startswith(PLAN_PREFIX):
+        try:
+            reason_code = ReasonCode(code[len(PLAN_PREFIX):])
+        except ValueError:
+            logger.warning("unknown scheduler reason %r", code)
+            return code[len(PLAN_PREFIX):]
+        return reason_text(Reason(reason_code, dict(params)), t, fmt, now if now is not None else 0.0)
+    try:
+        template = EVENT_TEXTS[EventCode(code)]
+    except ValueError:
+        logger.warning("no text for event code %r", code)
+        return code
+    return render(template, params, gettext=t.gettext, value=value_renderer(t, fmt))
+
+
+def event_reason(event: JobEvent | PrinterEvent, t: gettext.NullTranslations, fmt: Formatter) -> str:
+    """What printfleet said about an event (its code), and what the person typed, in the reader's language;
+    ``""`` when neither was recorded. Old rows (English text only) show as they are."""
+    parts = []
+    if event.reason_code:
+        parts.append(coded_text(event.reason_code, event.reason_params, t, fmt, now=event.at.timestamp()))
+    elif isinstance(event, PrinterEvent):
+        parts.append(coded_text(event.kind.value, {"printer": event.printer_id}, t, fmt))
+    if event.reason:
+        parts.append(event.reason)
+    return ": ".join(parts)
+
+
+def event_text(event: JobEvent | PrinterEvent, t: gettext.NullTranslations, fmt: Formatter) -> str:
+    """One history line in the reader's language (without time and actor), e.g. ``queued → printing: started
+    on mk3s-1`` or ``bed of mk3s-1 cleared (job K7QXH taken off)``."""
+    said = event_reason(event, t, fmt)
+    if isinstance(event, PrinterEvent):
+        return said
+    if event.kind == "transition" and event.to_status is not None:
+        change = status_text(event.to_status.value, t)
+        if event.from_status is not None:
+            change = f"{status_text(event.from_status.value, t)} → {change}"
+        return f"{change}: {said}" if said else change
+    if event.reason_code:
+        return said
+    words = {  # old rows: the kind in words, then the English they stored
+        "created": t.gettext("uploaded"),
+        "estimate": t.gettext("new estimate"),
+        "cancel_requested": t.gettext("cancel requested"),
+        "start_unknown": t.gettext("start not confirmed"),
+    }
+    kind = words.get(event.kind, event.kind)
+    return f"{kind}: {said}" if said else kind
+
+
+#: printfleet's own parts, as they appear in the history
+SYSTEM_ACTORS = ("system:monitor", "system:worker", "system:intake", "system:dispatcher")
+
+
+def actor_text(actor: str, t: gettext.NullTranslations) -> str:
+    """Who did something: a user name as it is, printfleet's parts (``system:*``) in words."""
+    if not actor.startswith("system:"):
+        return actor
+    words = {
+        "system:monitor": t.gettext("printfleet (printer monitor)"),
+        "system:worker": t.gettext("printfleet (print sender)"),
+        "system:intake": t.gettext("printfleet (upload check)"),
+        "system:dispatcher": t.gettext("printfleet (scheduler)"),
+    }
+    return words.get(actor) or f"printfleet ({actor.removeprefix('system:')})"  # a part without words yet
+
+
+def error_text(exc: UserError, t: gettext.NullTranslations, fmt: Formatter) -> str:
+    """An error a person can act on, in the language of ``t``."""
+    return render(exc.template, exc.params, gettext=t.gettext, value=value_renderer(t, fmt))

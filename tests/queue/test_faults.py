@@ -17,6 +17,7 @@ from printfleet.queue.actions import approve_job
 from printfleet.queue.tasks import remote_name
 from printfleet.services import ManagedProcess, start_redis
 from printfleet.testing.meshes import box_stl
+from printfleet.texts import CodedText, EventCode
 
 pytestmark = pytest.mark.integration
 
@@ -67,8 +68,8 @@ def test_worker_killed_while_slicing(site_factory, tmp_path: Path) -> None:
     assert job.printer_id == "mk3s-1"
     assert_printed_once(site, [job_id])
     with db.session_scope(site.engine) as session:
-        reasons = [e.reason for e in session.exec(select(JobEvent).where(JobEvent.job_id == job_id))]
-    assert any("interrupted" in r for r in reasons), reasons
+        codes = [e.reason_code for e in session.exec(select(JobEvent).where(JobEvent.job_id == job_id))]
+    assert EventCode.DISPATCH_INTERRUPTED in codes, codes
 
 
 def test_two_monitors_and_a_killed_monitor(site_factory, tmp_path: Path) -> None:
@@ -140,5 +141,7 @@ def test_printer_refuses_a_start(site_factory, tmp_path: Path) -> None:
     finish_all(site, [job_id], timeout_s=120)
     assert_printed_once(site, [job_id])
     with db.session_scope(site.engine) as session:
-        reasons = [e.reason for e in session.exec(select(JobEvent).where(JobEvent.job_id == job_id))]
-    assert any("refused the start" in r for r in reasons), reasons
+        given_back = [e for e in session.exec(select(JobEvent).where(JobEvent.job_id == job_id))
+                      if e.reason_code == EventCode.START_REFUSED]  # fmt: skip
+    assert given_back and given_back[0].reason_params["printer"] in ("mk3s-1", "mk3s-2")
+    assert "refused the start" in str(CodedText(given_back[0].reason_code, given_back[0].reason_params))
