@@ -32,7 +32,7 @@ from printfleet.web.actions import PrinterActionRefused, PrinterNotFound
 from printfleet.web.auth import SessionCodec, load_secret
 from printfleet.web.docs import install_docs
 from printfleet.web.live import LiveHub
-from printfleet.web.routes import jobs, ops, pages, printers, queue
+from printfleet.web.routes import jobs, ops, pages, printers, queue, stats
 from printfleet.web.uploads import UnsupportedFile, UploadNotFound
 
 logger = logging.getLogger(__name__)
@@ -153,6 +153,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.hub = hub
     app.state.sessions = SessionCodec(load_secret(settings.data_dir))
     app.state.metrics = ops.make_registry(hub)
+    app.state.today = stats.TodayBoard(engine, fleet, hub)
 
     @app.exception_handler(UserError)
     async def user_error(request: Request, exc: UserError) -> Response:
@@ -183,6 +184,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(printers.router)
     app.include_router(queue.router)
     app.include_router(pages.router)
+    app.include_router(stats.router)
     install_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(BodyLimit, upload_bytes=settings.max_upload_mb * 1_000_000 + FORM_OVERHEAD_BYTES)
