@@ -42,6 +42,15 @@ class UserError(Exception):
         copy.args = self.args
         return copy
 
+    def for_person(self, file_name: str) -> Self:
+        """The error as a person may read it: the server paths of a file it names replaced by the name they gave
+        (``file_name``), those of the site's own files (a slicer profile, a program) by their base names."""
+        changes: dict[str, Any] = {key: file_name for key in ("file", "path") if key in self.params}
+        for key in ("profile", "program"):
+            if isinstance(self.params.get(key), str):
+                changes[key] = self.params[key].replace("\\", "/").rsplit("/", 1)[-1]
+        return self.with_params(**changes)
+
     def as_param(self) -> dict[str, Any]:
         """The error as a JSON parameter of an event (``{"template": ..., "params": ...}``)."""
         return {"template": self.template, "params": {k: _jsonable(v) for k, v in self.params.items()}}

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from printfleet.errors import UserError
+from printfleet.texts import N_
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +27,17 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9._ ()+-]+")
 
 class UploadTooLarge(UserError):
     """The upload exceeds the configured size limit."""
+
+    http_status = 413
+    code = "too_large"
+
+
+def too_large(limit_bytes: int, *, upload: bool = True) -> UploadTooLarge:
+    """The error for an upload (or, ``upload=False``, any request body) over ``limit_bytes``."""
+    if upload:
+        return UploadTooLarge(N_("the upload is larger than the limit of %(limit_mb)s MB"),
+                              limit_mb=round(limit_bytes / 1e6))
+    return UploadTooLarge(N_("the request is larger than the limit of %(limit_mb)s MB"), limit_mb=round(limit_bytes / 1e6))
 
 
 @dataclass(frozen=True)
@@ -46,7 +58,8 @@ def safe_display_name(name: str, *, max_length: int = 120) -> str:
     base = re.split(r"[\\/]", name or "")[-1].strip()
     base = _SAFE_NAME.sub("_", base).strip("._ ")
     if not base:
-        raise UserError(f"file name {name!r}: nothing usable is left once path parts and odd characters are removed")
+        raise UserError(N_("file name %(file)s: nothing usable is left once path parts and odd characters are "
+                           "removed"), code="bad_file_name", file=repr(name))
     if len(base) > max_length:
         stem, dot, ext = base.rpartition(".")
         base = (stem[: max_length - len(ext) - 1] + dot + ext) if dot and len(ext) <= 8 else base[:max_length]
@@ -86,7 +99,7 @@ class FileStore:
                 for chunk in chunks:
                     size += len(chunk)
                     if size > max_bytes:
-                        raise UploadTooLarge(f"file is larger than the limit of {max_bytes / 1e6:.0f} MB")
+                        raise too_large(max_bytes)
                     digest.update(chunk)
                     out.write(chunk)
                 out.flush()
@@ -129,9 +142,9 @@ def read_user_text(path: Path, *, error: type[UserError] = UserError) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise error(f"{path}: file not found") from None
+        raise error(N_("%(path)s: file not found"), path=str(path)) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise error(f"{path}: cannot read it ({exc})") from None
+        raise error(N_("%(path)s: cannot read it (%(problem)s)"), path=str(path), problem=str(exc)) from None
 
 
 def sha256_of(path: Path) -> str:

@@ -31,14 +31,17 @@ import bisect
 import datetime as dt
 import itertools
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, or_
+from sqlalchemy import Float, String, func, or_, type_coerce
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Session, col, select
 
 from printfleet.config import FleetConfig, SiteConfig
@@ -231,14 +234,14 @@ class Usage:
         """What the filament and machine time cost at the site's prices (``None`` when it sets none)."""
         return site.cost_of(self.grams, self.print_s)
 
-    def count(self, status: JobStatus) -> None:
-        """Count one transition into ``status``."""
+    def count(self, status: JobStatus, times: int = 1) -> None:
+        """Count transitions into ``status``."""
         if status is JobStatus.DONE:
-            self.done += 1
+            self.done += times
         elif status is JobStatus.FAILED:
-            self.failed += 1
+            self.failed += times
         elif status is JobStatus.CANCELLED:
-            self.cancelled += 1
+            self.cancelled += times
 
 
 @dataclass
@@ -314,8 +317,7 @@ class Report:
     owner_id: int | None = None
 
 
-@dataclass(frozen=True)
-class PrintAttempt:
+class PrintAttempt(NamedTuple):
     """One print: its printing intervals (Unix seconds) and how it ended (``None``: still on the printer)."""
 
     job_id: int
@@ -345,46 +347,75 @@ def attempt_grams(ended: JobStatus | None, print_s: float, *, est_print_time_s: 
     return est_filament_g * min(1.0, print_s / est_print_time_s)
 
 
+class epoch_s(FunctionElement[float]):
+    """A timestamp column as Unix seconds, computed by the database (no per-row conversion in Python)."""
+
+    type = Float()
+    name = "epoch_s"
+    inherit_cache = True
+
+
+@compiles(epoch_s)
+def _epoch_s(element: epoch_s, compiler: Any, **kw: Any) -> str:
+    return f"CAST(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)}) AS DOUBLE PRECISION)"
+
+
+@compiles(epoch_s, "sqlite")
+def _epoch_s_sqlite(element: epoch_s, compiler: Any, **kw: Any) -> str:  # stored as 'YYYY-MM-DD HH:MM:SS.ffffff' UTC
+    return f"((julianday({compiler.process(element.clauses, **kw)}) - 2440587.5) * 86400.0)"
+
+
+def _raw(column: Any) -> Any:
+    """A stored enum column as its plain string (no conversion per row)."""
+    return type_coerce(column, String)
+
+
+_PRINTING, _PAUSED = JobStatus.PRINTING.value, JobStatus.PAUSED.value
+_ENDING_BY_VALUE = {status.value: status for status in JobStatus}
+
+
 def print_attempts(session: Session, start: dt.datetime, stop: dt.datetime, *, owner_id: int | None = None,
                    now: dt.datetime | None = None) -> list[PrintAttempt]:
-    """Every print with printing time in ``[start, stop)``, from the job events (oldest job first)."""
+    """Every print with printing time in ``[start, stop)``, from the job events (oldest job first).
+
+    The jobs whose prints may overlap the period are picked first (they started before its end and ended after
+    its start, or are on a printer now); only their events are read, through the index on ``job_id``.
+    """
     now_ts = (now or utcnow()).timestamp()
-    status = col(Job.status)
-    candidates = and_(
+    candidates = select(Job.id).where(
         col(Job.started_at) < stop,
-        or_(col(Job.finished_at).is_(None), col(Job.finished_at) >= start, status.in_(_ON_BED)),
+        or_(col(Job.finished_at).is_(None), col(Job.finished_at) >= start, col(Job.status).in_(_ON_BED)),
     )
     if owner_id is not None:
-        candidates = and_(candidates, col(Job.owner_id) == owner_id)
+        candidates = candidates.where(col(Job.owner_id) == owner_id)
     query = (
-        select(JobEvent.job_id, JobEvent.at, JobEvent.from_status, JobEvent.to_status, JobEvent.printer_id,
+        select(JobEvent.job_id, epoch_s(JobEvent.at), _raw(JobEvent.to_status), JobEvent.printer_id,
                Job.owner_id, Job.material, Job.est_print_time_s, Job.est_filament_g, Job.est_filament_mm,
                Job.actual_filament_mm)
         .join(Job, col(Job.id) == col(JobEvent.job_id))
-        .where(candidates, JobEvent.kind == "transition",
+        .where(col(JobEvent.job_id).in_(candidates.scalar_subquery()), JobEvent.kind == "transition",
                or_(col(JobEvent.to_status).in_(_ON_BED), col(JobEvent.from_status).in_(_ON_BED)))
         .order_by(col(JobEvent.job_id), col(JobEvent.id))
     )  # fmt: skip
     attempts: list[PrintAttempt] = []
-    for job_id, rows in itertools.groupby(session.execute(query), key=itemgetter(0)):
+    for job_id, rows in itertools.groupby(session.connection().execute(query).all(), key=itemgetter(0)):
         segments: list[tuple[float, float]] = []
         opened: float | None = None
         printer: str | None = None
         row: Any = None
         for row in rows:
-            at = row[1].timestamp()
-            target = row[3]
-            if target is JobStatus.PRINTING:
+            at, target = row[1], row[2]
+            if target == _PRINTING:
                 if opened is None:
                     opened = at
-                printer = row[4] or printer
+                printer = row[3] or printer
                 continue
             if opened is not None:
                 segments.append((opened, at))
                 opened = None
-            if target is JobStatus.PAUSED:
+            if target == _PAUSED:
                 continue
-            attempts.append(_attempt(job_id, row, segments, row[4] or printer, target))
+            attempts.append(_attempt(job_id, row, segments, row[3] or printer, _ENDING_BY_VALUE.get(target)))
             segments, printer = [], None
         if opened is not None:
             segments.append((opened, max(opened, now_ts)))
@@ -396,24 +427,25 @@ def print_attempts(session: Session, start: dt.datetime, stop: dt.datetime, *, o
 def _attempt(job_id: int, row: Any, segments: list[tuple[float, float]], printer_id: str | None,
              ended: JobStatus | None) -> PrintAttempt:
     print_s = sum(end - start for start, end in segments)
-    grams = attempt_grams(ended, print_s, est_print_time_s=row[7], est_filament_g=row[8], est_filament_mm=row[9],
-                          actual_filament_mm=row[10])  # fmt: skip
-    return PrintAttempt(job_id, row[5], printer_id, row[6], tuple(segments), ended, grams)
+    grams = attempt_grams(ended, print_s, est_print_time_s=row[6], est_filament_g=row[7], est_filament_mm=row[8],
+                          actual_filament_mm=row[9])  # fmt: skip
+    return PrintAttempt(job_id, row[4], printer_id, row[5], tuple(segments), ended, grams)
 
 
 def outcome_events(session: Session, start: dt.datetime, stop: dt.datetime, *,
                    owner_id: int | None = None) -> list[tuple[float, JobStatus, str | None, int, str | None]]:
     """Transitions into done, failed or cancelled in ``[start, stop)``: (time, status, printer, owner, material)."""
     query = (
-        select(JobEvent.at, JobEvent.to_status, JobEvent.printer_id, Job.owner_id, Job.material)
+        select(epoch_s(JobEvent.at), _raw(JobEvent.to_status), JobEvent.printer_id, Job.owner_id, Job.material)
         .join(Job, col(Job.id) == col(JobEvent.job_id))
         .where(JobEvent.kind == "transition", col(JobEvent.to_status).in_(ENDINGS),
                col(JobEvent.at) >= start, col(JobEvent.at) < stop)
     )  # fmt: skip
     if owner_id is not None:
         query = query.where(col(Job.owner_id) == owner_id)
-    return [(at.timestamp(), status, printer, owner, material) for at, status, printer, owner, material
-            in session.execute(query)]  # fmt: skip
+    status = _ENDING_BY_VALUE
+    rows = session.connection().execute(query).all()
+    return [(at, status[to], printer, owner, material) for at, to, printer, owner, material in rows]
 
 
 def maintenance_intervals(session: Session, stop: dt.datetime) -> dict[str, list[tuple[float, float]]]:
@@ -518,38 +550,50 @@ def usage_report(
             row = printers[printer_id] = PrinterRow(printer_id, printer_id, False)
         return row
 
+    bucket_usage = [b.usage for b in series]
+    ends = [*edges[1:], period.end.timestamp()]
     for attempt in print_attempts(session, start, stop, owner_id=owner_id, now=now):
         attempt_s = attempt.print_s
         grams_per_s = attempt.grams / attempt_s if attempt_s > 0 else 0.0
-        member = members.setdefault(attempt.owner_id, Usage())
-        material = materials.setdefault(_material(attempt.material, attempt.printer_id, printer_materials), Usage())
-        printer = printer_row(attempt.printer_id) if attempt.printer_id else None
+        seconds = open_s = 0.0
         for seg_start, seg_end in attempt.segments:
-            a, b = max(seg_start, lo), min(seg_end, hi)
+            a = max(lo, seg_start)
+            b = min(hi, seg_end)
             if b <= a:
                 continue
-            seconds, grams = b - a, (b - a) * grams_per_s
-            for usage in (totals, member, material, printer.usage if printer else None):
-                if usage is not None:
-                    usage.print_s += seconds
-                    usage.grams += grams
-            if printer is not None:
-                printer.printing_available_s += seconds if opening is None else overlap_s(a, b, opening)
+            seconds += b - a
+            if opening is not None:
+                open_s += overlap_s(a, b, opening)
             i = bisect.bisect_right(edges, a) - 1
-            while i < len(series) and edges[i] < b:
-                piece = min(b, series[i].end.timestamp()) - max(a, edges[i])
-                if piece > 0:
-                    series[i].usage.print_s += piece
-                    series[i].usage.grams += piece * grams_per_s
+            while i < len(edges) and edges[i] < b:  # split over the buckets it spans
+                piece = (min(ends[i], b)) - (max(edges[i], a))
+                bucket_usage[i].print_s += piece
+                bucket_usage[i].grams += piece * grams_per_s
                 i += 1
+        if seconds <= 0:
+            continue
+        grams = seconds * grams_per_s
+        material = _material(attempt.material, attempt.printer_id, printer_materials)
+        rows = [totals, members.setdefault(attempt.owner_id, Usage()), materials.setdefault(material, Usage())]
+        if attempt.printer_id:
+            printer = printer_row(attempt.printer_id)
+            printer.printing_available_s += seconds if opening is None else open_s
+            rows.append(printer.usage)
+        for usage in rows:
+            usage.print_s += seconds
+            usage.grams += grams
 
-    for at, status, printer_id, owner, material_name in outcome_events(session, start, end, owner_id=owner_id):
-        totals.count(status)
-        members.setdefault(owner, Usage()).count(status)
-        materials.setdefault(_material(material_name, printer_id, printer_materials), Usage()).count(status)
-        if printer_id:
-            printer_row(printer_id).usage.count(status)
-        series[max(0, bisect.bisect_right(edges, at) - 1)].usage.count(status)
+    outcomes = outcome_events(session, start, end, owner_id=owner_id)
+    by_row = Counter((owner, printer_id, _material(material_name, printer_id, printer_materials), status)
+                     for _, status, printer_id, owner, material_name in outcomes)  # fmt: skip
+    for (owner, printer_id, material, status), count in by_row.items():
+        for usage in (totals, members.setdefault(owner, Usage()), materials.setdefault(material, Usage()),
+                      printer_row(printer_id).usage if printer_id else None):  # fmt: skip
+            if usage is not None:
+                usage.count(status, count)
+    by_bucket = Counter((bisect.bisect_right(edges, at) - 1, status) for at, status, *_ in outcomes)
+    for (i, status), count in by_bucket.items():
+        bucket_usage[max(0, i)].count(status, count)
 
     available = (hi - lo) if opening is None else sum(b - a for a, b in opening)
     if owner_id is None:
@@ -602,6 +646,15 @@ def _name_printers(session: Session, printers: dict[str, PrinterRow]) -> None:
         printers[printer_id].name = name or printer_id
 
 
+def trail_signature(session: Session) -> tuple[Any, ...]:
+    """A cheap value that changes whenever an event is written (or a user added): reports may be reused until then."""
+    return tuple(session.execute(select(
+        select(func.max(JobEvent.id)).scalar_subquery(),
+        select(func.max(PrinterEvent.id)).scalar_subquery(),
+        select(func.max(User.id)).scalar_subquery(),
+    )).one())
+
+
 @dataclass(frozen=True)
 class TodaySummary:
     """The wall's line about today: prints done, print hours (running prints included), jobs waiting."""
@@ -632,7 +685,9 @@ def today_summary(session: Session, fleet: FleetConfig, *, now: dt.datetime | No
     print_s = 0.0
     for attempt in print_attempts(session, period.start, now, now=now):
         print_s += sum(max(0.0, min(b, hi) - max(a, lo)) for a, b in attempt.segments)
-    done = sum(1 for _, status, *_ in outcome_events(session, period.start, period.end) if status is JobStatus.DONE)
+    done = session.execute(select(func.count()).select_from(JobEvent).where(
+        JobEvent.kind == "transition", JobEvent.to_status == JobStatus.DONE, col(JobEvent.at) >= period.start,
+        col(JobEvent.at) < period.end)).scalar_one()
     if waiting is None:
         waiting = session.exec(select(func.count()).select_from(Job).where(Job.status == JobStatus.QUEUED)).one()
     return TodaySummary(day, done, print_s, waiting)

@@ -186,6 +186,12 @@ def plan_said(reason: _SchedulerReason) -> CodedText:
     return CodedText(PLAN_PREFIX + reason.code.value, {k: _json_value(v) for k, v in reason.params.items()})
 
 
+def text_param(template: str, /, **params: Any) -> dict[str, Any]:
+    """A parameter that is itself a text (translated where it is shown), e.g. ``looks_like=text_param(N_("a PNG
+    image"))``."""
+    return {"template": template, "params": params}
+
+
 def _json_value(value: Any) -> Any:
     if isinstance(value, tuple | list):
         return [_json_value(v) for v in value]

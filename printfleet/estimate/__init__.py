@@ -55,6 +55,7 @@ from printfleet.estimate.slicer import (
     SlicerTimeout,
     slice_model,
 )
+from printfleet.texts import N_
 
 logger = logging.getLogger(__name__)
 
@@ -190,9 +191,8 @@ def analyse_stl(
     if bounds_suspect(info):
         check_values(path, vectors)  # raises MeshError with the reason (NaN/inf, or beyond 1 km)
     if info.degenerate_triangles == info.triangles:
-        raise MeshError(
-            f"{path}: all {info.triangles} triangles are degenerate (zero area); nothing to print"
-        )
+        raise MeshError(N_("%(file)s: all %(count)s triangles are degenerate (zero area); nothing to print"),
+                        file=str(path), count=info.triangles)
     if info.degenerate_triangles:
         vectors = _drop_degenerate(vectors)
         zlo = zhi = None

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from printfleet.errors import UserError
+from printfleet.texts import N_
 
 logger = logging.getLogger(__name__)
 
@@ -293,13 +294,13 @@ def read_gcode(
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise GcodeError(f"{path}: file not found") from None
+        raise GcodeError(N_("%(file)s: file not found"), file=str(path)) from None
     except OSError as exc:
-        raise GcodeError(f"{path}: cannot read it ({exc.strerror})") from None
+        raise GcodeError(N_("%(file)s: cannot read it (%(problem)s)"), file=str(path), problem=exc.strerror) from None
     if not data.strip():
-        raise GcodeError(f"{path}: empty file")
+        raise GcodeError(N_("file %(file)s is empty"), file=str(path))
     if b"\x00" in data[:4096]:
-        raise GcodeError(f"{path}: not a text G-code file (binary content)")
+        raise GcodeError(N_("%(file)s: not a text G-code file (binary content)"), file=str(path))
     lines = data.decode("utf-8", errors="replace").splitlines()
     area = math.pi * (filament_diameter_mm / 2) ** 2
     time_s, fil_mm, fil_g, source = (None, None, None, None) if force_moves else parse_slicer_comments(lines)
@@ -310,7 +311,7 @@ def read_gcode(
         return GcodeEstimate(time_s, fil_mm, fil_g, source or "slicer")
     moves_time, moves_fil, n_moves, by_type, by_type_e, by_type_s = estimate_moves(lines)
     if n_moves == 0 and time_s is None:
-        raise GcodeError(f"{path}: no G0/G1 moves and no slicer summary; not a G-code file?")
+        raise GcodeError(N_("%(file)s: no G0/G1 moves and no slicer summary; not a G-code file?"), file=str(path))
     if time_s is None:
         time_s = moves_time
         warnings.append("no slicer time in the file; estimated from the moves")

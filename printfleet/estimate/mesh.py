@@ -15,6 +15,7 @@ from stl import mesh as stl_mesh
 from stl.stl import Mode
 
 from printfleet.errors import UserError
+from printfleet.texts import N_, text_param
 
 logger = logging.getLogger(__name__)
 
@@ -26,12 +27,12 @@ INSIDE_OUT_MAX_OPEN = 0.01  # a mesh counts as closed (and can be inside out) be
 _THREADED_TRIANGLES = 200_000  # meshes this big are checked and measured on two threads
 
 _MAGIC = {
-    b"\x89PNG": "a PNG image",
-    b"\xff\xd8\xff": "a JPEG image",
-    b"GIF8": "a GIF image",
-    b"%PDF": "a PDF document",
-    b"PK\x03\x04": "a ZIP archive (a 3MF project?)",
-    b"\x1f\x8b": "a gzip archive",
+    b"\x89PNG": N_("a PNG image"),
+    b"\xff\xd8\xff": N_("a JPEG image"),
+    b"GIF8": N_("a GIF image"),
+    b"%PDF": N_("a PDF document"),
+    b"PK\x03\x04": N_("a ZIP archive (a 3MF project?)"),
+    b"\x1f\x8b": N_("a gzip archive"),
     b"BM": None,  # too short to be sure; handled by the size check
 }
 
@@ -81,36 +82,39 @@ def load_triangles(
     try:
         size = os.path.getsize(path)
     except FileNotFoundError:
-        raise MeshError(f"{path}: file not found") from None
+        raise MeshError(N_("%(file)s: file not found"), file=str(path)) from None
     except OSError as exc:
-        raise MeshError(f"{path}: cannot read it ({exc.strerror})") from None
+        raise MeshError(N_("%(file)s: cannot read it (%(problem)s)"), file=str(path), problem=exc.strerror) from None
     if size == 0:
-        raise MeshError(f"{path}: empty file")
+        raise MeshError(N_("file %(file)s is empty"), file=str(path))
     if size > max_bytes:
-        raise MeshError(f"{path}: file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit")
+        raise MeshError(N_("%(file)s: the file has %(size_mb)s MB, over the limit of %(limit_mb)s MB"),
+                        file=str(path), size_mb=round(size / 1e6, 1), limit_mb=round(max_bytes / 1e6))
     with open(path, "rb") as fh:
         head = fh.read(_HEADER_BYTES)
     for magic, what in _MAGIC.items():
         if what and head.startswith(magic):
-            raise MeshError(f"{path}: not an STL file (looks like {what})")
+            raise MeshError(N_("%(file)s: not an STL file (it looks like %(looks_like)s)"), file=str(path),
+                            looks_like=text_param(what))
     count = int.from_bytes(head[80:84], "little") if len(head) >= _HEADER_BYTES else -1
     binary_size_ok = count >= 0 and size == _HEADER_BYTES + _RECORD_BYTES * count
     if binary_size_ok:
         if count == 0:
-            raise MeshError(f"{path}: the STL has no triangles")
+            raise MeshError(N_("%(file)s: the STL has no triangles"), file=str(path))
         data = np.fromfile(path, dtype=stl_mesh.Mesh.dtype, count=count, offset=_HEADER_BYTES)
         vectors = stl_mesh.Mesh(data, calculate_normals=False).vectors
     elif _is_ascii(head):
         vectors = _load_ascii(path)
     else:
         if size < _HEADER_BYTES:
-            raise MeshError(f"{path}: not an STL file (only {size} bytes, shorter than a binary STL header)")
+            raise MeshError(N_("%(file)s: not an STL file (only %(size)s bytes, shorter than a binary STL header)"),
+                            file=str(path), size=size)
         if _looks_like_text(head):
-            raise MeshError(f"{path}: not an STL file (text that does not start with 'solid')")
+            raise MeshError(N_("%(file)s: not an STL file (text that does not start with 'solid')"), file=str(path))
         room = (size - _HEADER_BYTES) // _RECORD_BYTES
         raise MeshError(
-            f"{path}: truncated or corrupt binary STL: the header says {count} triangles "
-            f"but the file has room for {room}"
+            N_("%(file)s: truncated or corrupt binary STL: the header says %(count)s triangles but the file has "
+               "room for %(room)s"), file=str(path), count=count, room=room,
         )
     return _check_vectors(path, vectors) if check_values else vectors
 
@@ -136,9 +140,9 @@ def _load_ascii(path: Path) -> np.ndarray:
         loaded = stl_mesh.Mesh.from_file(str(path), calculate_normals=False, mode=Mode.ASCII, speedups=True)
     except (ValueError, AssertionError, RuntimeError, TypeError, IndexError) as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise MeshError(f"{path}: malformed ASCII STL ({detail[:160]})") from None
+        raise MeshError(N_("%(file)s: malformed ASCII STL (%(detail)s)"), file=str(path), detail=detail[:160]) from None
     if loaded is None or len(loaded.data) == 0:
-        raise MeshError(f"{path}: the STL has no triangles")
+        raise MeshError(N_("%(file)s: the STL has no triangles"), file=str(path))
     return loaded.vectors
 
 
@@ -154,9 +158,10 @@ def _check_vectors(path: Path, vectors: np.ndarray) -> np.ndarray:
     bad = sum(r[0] for r in results)
     extreme = max((r[1] for r in results), default=0.0)
     if bad:
-        raise MeshError(f"{path}: {bad} triangle(s) have NaN or infinite coordinates")
+        raise MeshError(N_("%(file)s: %(count)s triangle(s) have NaN or infinite coordinates"), file=str(path), count=bad)
     if extreme > 1e6:
-        raise MeshError(f"{path}: coordinates beyond 1 km; the file is corrupt or not in millimetres")
+        raise MeshError(N_("%(file)s: coordinates beyond 1 km; the file is corrupt or not in millimetres"),
+                        file=str(path))
     return vectors
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from printfleet.errors import UserError
+from printfleet.texts import N_
 
 logger = logging.getLogger(__name__)
 
@@ -257,7 +258,8 @@ class _Reader:
                 return pct if base is None else pct * base
             return float(value)
         except ValueError:
-            raise ProfileError(f"{self.source}: {key} = {value!r} is not a number") from None
+            raise ProfileError(N_("%(profile)s: %(key)s = %(value)s is not a number"), profile=self.source, key=key,
+                               value=repr(value)) from None
 
     def integer(self, key: str) -> int:
         return round(self.number(key))
@@ -287,14 +289,14 @@ def profile_from_values(values: Mapping[str, str], name: str = "profile") -> Sli
     """
     r = _Reader(values, name)
     if values.get("printer_technology", "FFF") not in ("FFF", ""):
-        raise ProfileError(
-            f"{name}: printer_technology = {values['printer_technology']} is not an FFF profile"
-        )
+        raise ProfileError(N_("%(profile)s: printer_technology = %(value)s is not an FFF profile"), profile=name,
+                           value=values["printer_technology"])
     nozzle = r.number("nozzle_diameter")
     layer = r.number("layer_height")
     first_layer = r.number("first_layer_height", layer)
     if not (0 < layer <= 5 and 0 < first_layer <= 5 and 0 < nozzle <= 5):
-        raise ProfileError(f"{name}: layer_height, first_layer_height and nozzle_diameter must be positive")
+        raise ProfileError(N_("%(profile)s: layer_height, first_layer_height and nozzle_diameter must be positive"),
+                           profile=name)
 
     def width(key: str, kind: str, fallback: float = 0.0) -> float:
         # PrusaSlicer 2.5: a percentage width is relative to the nozzle diameter; 0 means "automatic".
@@ -313,9 +315,8 @@ def profile_from_values(values: Mapping[str, str], name: str = "profile") -> Sli
         try:
             bed.append(tuple(float(v) for v in point.split("x")))
         except ValueError:
-            raise ProfileError(
-                f"{name}: bed_shape = {r.text('bed_shape')!r} is not a list of XxY points"
-            ) from None
+            raise ProfileError(N_("%(profile)s: bed_shape = %(value)s is not a list of XxY points"), profile=name,
+                               value=repr(r.text("bed_shape"))) from None
     bed_x = max(p[0] for p in bed) - min(p[0] for p in bed)
     bed_y = max(p[1] for p in bed) - min(p[1] for p in bed)
     accel_extruding = r.number("machine_max_acceleration_extruding")
@@ -415,10 +416,11 @@ def load_profile(path: Path | str) -> SlicerProfile:
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
-        raise ProfileError(f"{path}: profile not found") from None
+        raise ProfileError(N_("%(profile)s: profile not found"), profile=str(path)) from None
     except OSError as exc:
-        raise ProfileError(f"{path}: cannot read the profile ({exc.strerror})") from None
+        raise ProfileError(N_("%(profile)s: cannot read the profile (%(problem)s)"), profile=str(path),
+                           problem=exc.strerror) from None
     values = parse_ini_text(text)
     if "layer_height" not in values:
-        raise ProfileError(f"{path}: not a PrusaSlicer profile (no layer_height key)")
+        raise ProfileError(N_("%(profile)s: not a PrusaSlicer profile (no layer_height key)"), profile=str(path))
     return profile_from_values(values, name=path.name)

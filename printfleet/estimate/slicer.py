@@ -16,6 +16,7 @@ from pathlib import Path
 from printfleet.errors import UserError
 from printfleet.estimate.gcode import parse_slicer_comments
 from printfleet.estimate.profile import load_profile
+from printfleet.texts import N_
 
 logger = logging.getLogger(__name__)
 
@@ -89,11 +90,10 @@ def slice_model(
     stl_path, profile_path, out_path = Path(stl_path), Path(profile_path), Path(out_path)
     binary = shutil.which(SLICER_BINARY)
     if binary is None:
-        raise SlicerNotFound(
-            f"{SLICER_BINARY} not found; install PrusaSlicer (Debian: apt install prusa-slicer)"
-        )
+        raise SlicerNotFound(N_("%(program)s not found; install PrusaSlicer (Debian: apt install prusa-slicer)"),
+                             program=SLICER_BINARY)
     if not stl_path.is_file():
-        raise SlicerError(f"{stl_path}: file not found")
+        raise SlicerError(N_("%(file)s: file not found"), file=str(stl_path))
     profile = load_profile(profile_path)
     if center is None:
         center = (profile.bed_size_mm[0] / 2, profile.bed_size_mm[1] / 2)
@@ -118,21 +118,22 @@ def slice_model(
     try:
         proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout_s, env=env)
     except subprocess.TimeoutExpired:
-        raise SlicerTimeout(f"{stl_path}: PrusaSlicer did not finish within {timeout_s:.0f} s") from None
+        raise SlicerTimeout(N_("%(file)s: PrusaSlicer did not finish within %(limit_s)s"), file=str(stl_path),
+                            limit_s=timeout_s) from None
     except OSError as exc:
-        raise SlicerError(f"cannot run {binary}: {exc.strerror}") from None
+        raise SlicerError(N_("cannot run %(program)s: %(problem)s"), program=binary, problem=exc.strerror) from None
     elapsed = time.perf_counter() - start
     output = (proc.stderr or "") + "\n" + (proc.stdout or "")
     if proc.returncode != 0 or not out_path.is_file():
         reason = _tail(output)
         if "no extrusions in the first layer" in output.lower():
-            raise SliceRejected(
-                f"{stl_path}: PrusaSlicer refused it: nothing touches the bed on the first layer"
-            )
+            raise SliceRejected(N_("%(file)s: PrusaSlicer refused it: nothing touches the bed on the first layer"),
+                                file=str(stl_path))
         if "outside" in reason.lower() or "fit" in reason.lower():
-            raise SliceRejected(f"{stl_path}: PrusaSlicer refused it: {reason}")
-        raise SlicerError(f"{stl_path}: PrusaSlicer failed (exit {proc.returncode}): {reason}")
+            raise SliceRejected(N_("%(file)s: PrusaSlicer refused it: %(detail)s"), file=str(stl_path), detail=reason)
+        raise SlicerError(N_("%(file)s: PrusaSlicer failed (exit %(exit_code)s): %(detail)s"), file=str(stl_path),
+                          exit_code=proc.returncode, detail=reason)
     time_s, fil_mm, fil_g = read_summary(out_path)
     if time_s is None or fil_mm is None:
-        raise SlicerError(f"{out_path}: PrusaSlicer wrote no time/filament summary")
+        raise SlicerError(N_("%(file)s: PrusaSlicer wrote no time/filament summary"), file=str(stl_path))
     return SliceResult(out_path, float(time_s), float(fil_mm), fil_g, elapsed)

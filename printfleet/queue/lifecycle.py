@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from printfleet.errors import UserError
 from printfleet.models import JobStatus
+from printfleet.texts import N_
 
 S = JobStatus
 
@@ -44,10 +45,12 @@ ENDED: frozenset[JobStatus] = frozenset({S.DONE, S.COLLECTED, S.FAILED, S.CANCEL
 class IllegalTransition(UserError):
     """The job cannot go from its current state to the one asked for."""
 
+    http_status = 409
+    code = "illegal_transition"
+
     def __init__(self, job_id: int | None, current: JobStatus, target: JobStatus) -> None:
-        allowed = sorted(s.value for s in TRANSITIONS[current])
-        hint = f"from {current.value} it can go to: {', '.join(allowed)}" if allowed else f"{current.value} is final"
-        super().__init__(f"job {job_id}: cannot go from {current.value} to {target.value} ({hint})")
+        super().__init__(N_("job %(job_id)s is %(status)s and cannot become %(target_status)s"), job_id=job_id,
+                         status=current.value, target_status=target.value)
         self.job_id = job_id
         self.current = current
         self.target = target

@@ -200,7 +200,7 @@ def _carry_out(ctx: Context, driver: PrinterDriver, cfg: PrinterConfig, job: Job
         _fail(ctx, job_id, said(E.PRINTER_REFUSED_FILE, printer=cfg.id, detail=exc.detail))
         return "failed"
     except UserError as exc:
-        _fail(ctx, job_id, said(E.DISPATCH_FAILED, error=exc.with_params(**_display_names(exc, job)).as_param()))
+        _fail(ctx, job_id, said(E.DISPATCH_FAILED, error=exc.for_person(job.file_name).as_param()))
         return "failed"
 
     try:
@@ -246,11 +246,6 @@ def _carry_out(ctx: Context, driver: PrinterDriver, cfg: PrinterConfig, job: Job
         pass
     announce_jobs_changed(ctx.client, job_id, JobStatus.PRINTING.value, printer_id=cfg.id)
     return "printing"
-
-
-def _display_names(exc: UserError, job: Job) -> dict[str, str]:
-    """Parameters of an error that name a server path, replaced by the file name the maker gave."""
-    return {name: job.file_name for name in ("file",) if name in exc.params}
 
 
 def _slicer_figures(job: Job, gcode: Path) -> dict[str, object]:

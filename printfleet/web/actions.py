@@ -7,7 +7,7 @@ announce the change (printer commands are carried out by a worker, which holds t
 from __future__ import annotations
 
 from printfleet.config import FleetConfig, PrinterConfig
-from printfleet.queue.actions import PrinterActionRefused, PrinterNotFound
+from printfleet.queue.actions import PrinterActionRefused, PrinterNotFound, printer_not_found
 
 __all__ = ["PrinterActionRefused", "PrinterNotFound", "printer_config"]
 
@@ -21,4 +21,4 @@ def printer_config(fleet: FleetConfig, printer_id: str) -> PrinterConfig:
     try:
         return fleet.printer(printer_id)
     except KeyError:
-        raise PrinterNotFound(f"printer {printer_id!r} does not exist") from None
+        raise printer_not_found(printer_id) from None

@@ -2,7 +2,8 @@
 
 JSON API under ``/api`` (OpenAPI docs at ``/docs``), server-rendered pages, Server-Sent Events at
 ``/events``, ``/healthz`` and Prometheus ``/metrics``. Errors a person can act on
-(:class:`printfleet.errors.UserError`) become 4xx responses with a JSON ``detail``.
+(:class:`printfleet.errors.UserError`), invalid requests and HTTP errors become 4xx answers with a JSON
+``detail`` in the reader's language and a stable ``code`` (an error page for pages; see ``web.errors``).
 """
 
 from __future__ import annotations
@@ -17,23 +18,27 @@ from typing import Any
 import redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request as StarletteRequest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from printfleet import __version__, db
 from printfleet.config import load_fleet
 from printfleet.errors import UserError
-from printfleet.files import UploadTooLarge
-from printfleet.queue.jobs import JobChanged, JobNotFound
-from printfleet.queue.lifecycle import IllegalTransition
+from printfleet.files import too_large
 from printfleet.settings import Settings
-from printfleet.web.actions import PrinterActionRefused, PrinterNotFound
 from printfleet.web.auth import SessionCodec, load_secret
 from printfleet.web.docs import install_docs
+from printfleet.web.errors import (
+    http_error_response,
+    redis_unavailable_response,
+    user_error_response,
+    validation_response,
+)
 from printfleet.web.live import LiveHub
 from printfleet.web.routes import jobs, ops, pages, printers, queue, stats
-from printfleet.web.uploads import UnsupportedFile, UploadNotFound
 
 logger = logging.getLogger(__name__)
 
@@ -45,16 +50,8 @@ FORM_OVERHEAD_BYTES = 64 * 1024
 
 
 def status_for(exc: UserError) -> int:
-    """The HTTP status of an error a person can act on."""
-    if isinstance(exc, JobNotFound | UploadNotFound | PrinterNotFound):
-        return 404
-    if isinstance(exc, IllegalTransition | JobChanged | PrinterActionRefused):
-        return 409
-    if isinstance(exc, UploadTooLarge):
-        return 413
-    if isinstance(exc, UnsupportedFile):
-        return 415
-    return 422
+    """The HTTP status of an error a person can act on (each error class says its own)."""
+    return exc.http_status
 
 
 class BodyLimit:
@@ -76,7 +73,7 @@ class BodyLimit:
                 except ValueError:
                     declared = 0
                 if declared > limit:
-                    await self._refuse(send, limit)
+                    await self._refuse(scope, send, limit)
                     return
         received = 0
         exceeded = False
@@ -107,12 +104,18 @@ class BodyLimit:
             if not exceeded:
                 raise
         if exceeded and not started:
-            await self._refuse(send, limit)
+            await self._refuse(scope, send, limit)
 
     @staticmethod
-    async def _refuse(send: Send, limit: int) -> None:
-        body = json.dumps({"detail": f"request body is larger than the limit of {limit / 1e6:.0f} MB"}).encode()
-        await send({"type": "http.response.start", "status": 413,
+    async def _refuse(scope: Scope, send: Send, limit: int) -> None:
+        from printfleet.web.deps import get_lang
+        from printfleet.web.reasons import error_text
+
+        error = too_large(limit - (FORM_OVERHEAD_BYTES if scope["path"] in UPLOAD_PATHS else 0),
+                          upload=scope["path"] in UPLOAD_PATHS)
+        lang = get_lang(StarletteRequest(scope))  # type: ignore[arg-type]
+        body = json.dumps({"detail": error_text(error, lang.t, lang.fmt), "code": error.code}).encode()
+        await send({"type": "http.response.start", "status": error.http_status,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                                 (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body})
@@ -157,27 +160,20 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.exception_handler(UserError)
     async def user_error(request: Request, exc: UserError) -> Response:
-        status = status_for(exc)
-        if not request.url.path.startswith("/api/") and request.method == "GET":
-            from printfleet.web.deps import get_lang
-            from printfleet.web.pages import render
-
-            return render(request, get_lang(request), "error.html", user=None, status_code=status, message=str(exc))
-        return JSONResponse({"detail": str(exc)}, status_code=status)
+        return user_error_response(request, exc)
 
     @app.exception_handler(redis.RedisError)
     async def redis_error(request: Request, exc: redis.RedisError) -> Response:
         logger.warning("Redis is unavailable: %s", exc)
-        return JSONResponse({"detail": "Redis is unavailable; try again in a moment"}, status_code=503)
+        return redis_unavailable_response(request)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        problems = []
-        for err in exc.errors()[:5]:
-            where = ".".join(str(part) for part in err.get("loc", ()) if part not in ("body", "query", "path"))
-            problems.append(f"{where or 'request'}: {err.get('msg', 'invalid')}")
-        return JSONResponse({"detail": "; ".join(problems), "errors": json.loads(json.dumps(exc.errors()[:5], default=str))},
-                            status_code=422)
+        return validation_response(request, exc.errors())
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return http_error_response(request, exc.status_code, exc.detail, exc.headers)
 
     app.include_router(ops.router)
     app.include_router(jobs.router)

@@ -2,7 +2,8 @@
 
 ``SessionDep`` is a committing database session; ``CurrentUser`` any signed-in user (401 otherwise);
 ``StaffUser`` staff or admin (403 otherwise). Cookie-authenticated unsafe requests must carry the CSRF
-token (403 otherwise); bearer-token requests need none.
+token (403 otherwise); bearer-token requests need none. The refusals are :class:`printfleet.errors.UserError`
+subclasses, answered in the reader's language by the app's error handlers.
 """
 
 from __future__ import annotations
@@ -13,15 +14,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from printfleet import db
 from printfleet.accounts import user_for_token
 from printfleet.config import FleetConfig
+from printfleet.errors import Forbidden, NotSignedIn
 from printfleet.models import Role, User
 from printfleet.settings import Settings
+from printfleet.texts import N_
 from printfleet.web.auth import (
     CSRF_FIELD,
     CSRF_HEADER,
@@ -90,7 +94,8 @@ async def _check_csrf(request: Request, session_data: SessionData) -> None:
             value = form.get(CSRF_FIELD)
             given = value if isinstance(value, str) else None
     if not csrf_matches(session_data.csrf, given):
-        raise HTTPException(403, detail="missing or wrong CSRF token (send the X-CSRF-Token header)")
+        raise Forbidden(N_("this form has expired or came from another site; reload the page and try again "
+                           "(missing or wrong CSRF token: send the X-CSRF-Token header)"), code="csrf")
 
 
 bearer_scheme = HTTPBearer(auto_error=False, description="an API token from `printfleet tokens create`")
@@ -104,13 +109,13 @@ async def get_optional_user(
     """The user behind a bearer token or the session cookie, or ``None`` for an anonymous request.
 
     Raises:
-        HTTPException: 401 for an invalid bearer token, 403 for a cookie request without its CSRF token.
+        NotSignedIn: 401 for an invalid bearer token; Forbidden: 403 for a cookie request without its CSRF token.
     """
     token = bearer_token(request.headers.get("authorization"))
     if token is not None:
         user = user_for_token(session, token)
         if user is None:
-            raise HTTPException(401, detail="invalid or revoked API token", headers={"WWW-Authenticate": "Bearer"})
+            raise NotSignedIn(N_("this API token is invalid or revoked"), code="bad_token")
         return user
     data = cookie_session(request)
     if data is None:
@@ -125,15 +130,32 @@ async def get_optional_user(
 OptionalUser = Annotated[User | None, Depends(get_optional_user)]
 
 
+def page_user(request: Request) -> User | None:
+    """Who is signed in with the session cookie, for a page rendered outside a route (an error page), so its
+    header shows them as signed in; ``None`` when nobody is or the database cannot say."""
+    data = cookie_session(request)
+    if data is None:
+        return None
+    try:
+        with Session(request.app.state.engine) as session:
+            user = session.get(User, data.user_id)
+            if user is None or not user.is_active or password_fingerprint(user.password_hash) != data.pw:
+                return None
+            session.expunge(user)
+            return user
+    except SQLAlchemyError:
+        logger.warning("could not look up the signed-in user for an error page", exc_info=True)
+        return None
+
+
 def get_current_user(user: OptionalUser) -> User:
     """The signed-in user.
 
     Raises:
-        HTTPException: 401 when nobody is signed in.
+        NotSignedIn: 401 when nobody is signed in.
     """
     if user is None:
-        raise HTTPException(401, detail="sign in first (session cookie or 'Authorization: Bearer <token>')",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise NotSignedIn(N_("sign in first (session cookie or 'Authorization: Bearer <token>')"))
     return user
 
 
@@ -149,10 +171,10 @@ def get_staff_user(user: CurrentUser) -> User:
     """A staff member or admin.
 
     Raises:
-        HTTPException: 403 for makers.
+        Forbidden: 403 for makers.
     """
     if not is_staff(user):
-        raise HTTPException(403, detail="staff only")
+        raise Forbidden(N_("only staff can do this"), code="staff_only")
     return user
 
 
@@ -169,18 +191,16 @@ class Lang:
 
 
 def get_lang(request: Request) -> Lang:
-    """Pages: the visitor's choice (``?lang=``, cookie) else the site default; the API also honours
-    ``Accept-Language``."""
+    """The reader's language, as the pages pick it: ``?lang=``, else the language cookie (the visitor's choice
+    on a page), else (API requests) ``Accept-Language``, else the site default. Error answers use it too."""
     fleet: FleetConfig = request.app.state.fleet
     query = request.query_params.get("lang")
-    cookie = request.cookies.get(LANG_COOKIE)
+    chosen = normalise_locale(request.cookies.get(LANG_COOKIE))
     default = fleet.site.locale
-    if request.url.path.startswith("/api/"):
+    if chosen is None and request.url.path.startswith("/api/"):
         accept = request.headers.get("accept-language", "")
-        first = accept.split(",")[0].split(";")[0].strip() if accept else None
-        code = pick_locale(query, normalise_locale(first), default)
-    else:
-        code = pick_locale(query, cookie, default)
+        chosen = normalise_locale(accept.split(",")[0].split(";")[0].strip() if accept else None)
+    code = pick_locale(query, chosen, default)
     return Lang(code=code, t=translations(code), fmt=Formatter(format_locale(code, default), fleet.site.tz))
 
 

@@ -18,7 +18,7 @@ from printfleet.models import User
 from printfleet.web.auth import CSRF_FIELD
 from printfleet.web.deps import Lang, cookie_session, is_staff
 from printfleet.web.i18n import SUPPORTED_LOCALES, translations
-from printfleet.web.reasons import colour_name, status_text
+from printfleet.web.reasons import actor_text, colour_name, event_text, status_text
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,8 @@ def render(request: Request, lang: Lang, template: str, *, user: User | None, st
         "site": fleet.site,
         "status_text": lambda s: status_text(str(getattr(s, "value", s)), t),
         "colour_name": lambda c: colour_name(c, t),
+        "event_text": lambda e: event_text(e, t, lang.fmt),
+        "actor_text": lambda a: actor_text(a, t),
         "now": dt.datetime.now(dt.UTC),
         "path": request.url.path,
     }

@@ -8,7 +8,7 @@ import gettext
 from printfleet.models import Job, JobStatus, User
 from printfleet.web.i18n import Formatter
 from printfleet.web.queueview import FleetView, JobBrief
-from printfleet.web.reasons import reason_for_state, reason_text
+from printfleet.web.reasons import failure_text, reason_for_state, reason_text
 from printfleet.web.schemas import EstimatePublic, JobPublic, QueueEntryPublic
 
 
@@ -22,7 +22,7 @@ def job_reason(job: Job, brief: JobBrief | None, t: gettext.NullTranslations, fm
         return reason_text(brief.reason, t, fmt, now), brief.reason.code.value
     if job.status is JobStatus.QUEUED:
         return t.gettext("waiting for a printer"), None
-    return reason_for_state(job.status.value, job.failure_reason, t), None
+    return reason_for_state(job.status.value, failure_text(job, t, fmt), t), None
 
 
 def job_public(job: Job, owner: User, view: FleetView, t: gettext.NullTranslations, fmt: Formatter) -> JobPublic:

@@ -13,9 +13,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from babel import numbers
+from sqlalchemy import select
+from sqlalchemy.orm import object_session
+from sqlmodel import col
 
 from printfleet.errors import UserError
-from printfleet.models import JobEvent, PrinterEvent
+from printfleet.models import Job, JobEvent, JobStatus, PrinterEvent
 from printfleet.queue.policy import Reason, ReasonCode, render_reason
 from printfleet.texts import EVENT_TEXTS, PLAN_PREFIX, SOURCE_TEXTS, EventCode, render
 from printfleet.web.i18n import Formatter
@@ -173,6 +176,23 @@ def status_text(status: str, t: gettext.NullTranslations) -> str:
         "maintenance": t.gettext("maintenance"),
     }
     return words.get(status, status)
+
+
+def failure_text(job: Job, t: gettext.NullTranslations, fmt: Formatter) -> str | None:
+    """Why a failed job failed, in the reader's language: from the event that failed it (its code), else the
+    stored English ``failure_reason`` (rows from before event codes, or a job not attached to a session)."""
+    if job.status is not JobStatus.FAILED:
+        return job.failure_reason
+    session = object_session(job)
+    if session is None or job.id is None:
+        return job.failure_reason
+    event = session.execute(
+        select(JobEvent).where(JobEvent.job_id == job.id, JobEvent.to_status == JobStatus.FAILED)
+        .order_by(col(JobEvent.id).desc()).limit(1)
+    ).scalar_one_or_none()
+    if event is None or not event.reason_code:
+        return job.failure_reason
+    return coded_text(event.reason_code, event.reason_params, t, fmt)
 
 
 def reason_for_state(status: str, failure_reason: str | None, t: gettext.NullTranslations) -> str:

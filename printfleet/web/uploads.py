@@ -18,9 +18,10 @@ from typing import Any, BinaryIO
 import redis
 
 from printfleet.config import FleetConfig
-from printfleet.errors import UserError
+from printfleet.errors import NotFound, UserError
 from printfleet.files import FileStore, StoredFile, safe_display_name
 from printfleet.models import FileKind
+from printfleet.texts import N_
 from printfleet.web.estimating import UploadEstimate, estimate_upload, kind_of
 
 logger = logging.getLogger(__name__)
@@ -32,9 +33,14 @@ _DRAFT_KEY = "printfleet:web:upload:"
 class UnsupportedFile(UserError):
     """The upload is not a kind of file printfleet prints."""
 
+    http_status = 415
+    code = "unsupported_file"
 
-class UploadNotFound(UserError):
+
+class UploadNotFound(NotFound):
     """No such upload (or not yours, or it expired)."""
+
+    code = "upload_not_found"
 
 
 @dataclass(frozen=True)
@@ -71,11 +77,11 @@ def check_name(file_name: str | None) -> tuple[str, FileKind]:
         UserError: nothing usable in the name; UnsupportedFile: not .stl or G-code.
     """
     if not file_name:
-        raise UnsupportedFile("file: the upload has no file name; send an .stl or .gcode file")
+        raise UnsupportedFile(N_("the upload has no file name; send an .stl or .gcode file"), code="no_file_name")
     name = safe_display_name(file_name)
     kind = kind_of(name)
     if kind is None:
-        raise UnsupportedFile(f"file {name!r}: only .stl models and .gcode files can be printed")
+        raise UnsupportedFile(N_("%(file)s: only .stl models and .gcode files can be printed"), file=name)
     return name, kind
 
 
@@ -86,7 +92,8 @@ def store_upload(
     """Stream an upload in, check and estimate it, then move it into the file store.
 
     Raises:
-        UploadTooLarge: over ``max_bytes``; UserError: a bad name or not a readable STL/G-code.
+        UploadTooLarge: over ``max_bytes``; UserError: a bad name or not a readable STL/G-code (naming the file
+        by the name the person gave, never by where it is stored).
     """
     name, kind = check_name(file_name)
     suffix = ".stl" if kind is FileKind.STL else ".gcode"
@@ -94,8 +101,11 @@ def store_upload(
     staged = incoming.put_stream(stream, suffix=suffix, max_bytes=max_bytes)
     try:
         if staged.size == 0:
-            raise UnsupportedFile(f"file {name!r} is empty")
-        estimate = estimate_upload(staged.path, kind, fleet, material=material, colour=colour)
+            raise UnsupportedFile(N_("file %(file)s is empty"), code="empty_file", file=name)
+        try:
+            estimate = estimate_upload(staged.path, kind, fleet, material=material, colour=colour)
+        except UserError as exc:
+            raise exc.for_person(name) from None
         store = FileStore(data_dir)
         final = store.upload_path(staged.sha256, suffix)
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -133,11 +143,9 @@ def load_draft(client: redis.Redis, upload_id: str, owner_id: int) -> Draft:
         UploadNotFound: unknown, expired, or someone else's.
     """
     raw = client.get(_DRAFT_KEY + upload_id) if upload_id and len(upload_id) <= 64 else None
-    if raw is None:
-        raise UploadNotFound(f"upload {upload_id!r} does not exist or has expired; upload the file again")
-    draft = Draft.from_json(raw)
-    if draft.owner_id != owner_id:
-        raise UploadNotFound(f"upload {upload_id!r} does not exist or has expired; upload the file again")
+    draft = Draft.from_json(raw) if raw is not None else None
+    if draft is None or draft.owner_id != owner_id:
+        raise UploadNotFound(N_("this upload does not exist or has expired; upload the file again"))
     return draft
 
 

@@ -26,7 +26,8 @@ def test_illegal_transitions_are_refused_in_words(current: S, target: S) -> None
     with pytest.raises(IllegalTransition) as err:
         check_transition(7, current, target)
     assert isinstance(err.value, UserError)
-    assert str(err.value).startswith(f"job 7: cannot go from {current.value} to {target.value}")
+    assert str(err.value) == f"job 7 is {current.value} and cannot become {target.value}"
+    assert err.value.code == "illegal_transition" and err.value.http_status == 409
 
 
 def test_every_state_is_in_the_table_and_final_states_are_final() -> None:

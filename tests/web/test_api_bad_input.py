@@ -44,32 +44,37 @@ def post_job(client: TestClient, actor: Actor, name: str, content: bytes, **data
 
 
 BAD_FILES = [
-    ("model.obj", box_stl(), 415, "only .stl"),
-    ("notes.txt", b"hello", 415, "only .stl"),
-    ("no-extension", box_stl(), 415, "only .stl"),
-    ("photo.stl", b"\x89PNG\r\n\x1a\n" + b"\0" * 200, 422, "PNG"),
-    ("empty.stl", b"", 415, "empty"),
-    ("truncated.stl", box_stl()[:150], 422, "truncated"),
-    ("text.stl", b"this is not a model at all, just some words\n" * 3, 422, "not an STL"),
-    ("binary.gcode", b"\x00\x01\x02" * 100, 422, "binary"),
-    ("../", box_stl(), 422, "nothing usable"),
+    ("model.obj", box_stl(), 415, "unsupported_file", "model.obj: only .stl"),
+    ("notes.txt", b"hello", 415, "unsupported_file", "notes.txt: only .stl"),
+    ("no-extension", box_stl(), 415, "unsupported_file", "no-extension: only .stl"),
+    ("photo.stl", b"\x89PNG\r\n\x1a\n" + b"\0" * 200, 422, "invalid", "photo.stl: not an STL file (it looks like a PNG"),
+    ("empty.stl", b"", 415, "empty_file", "file empty.stl is empty"),
+    ("truncated.stl", box_stl()[:150], 422, "invalid", "truncated.stl: truncated"),
+    ("text.stl", b"this is not a model at all, just some words\n" * 3, 422, "invalid", "text.stl: not an STL"),
+    ("binary.gcode", b"\x00\x01\x02" * 100, 422, "invalid", "binary.gcode: not a text G-code file (binary"),
+    ("../", box_stl(), 422, "bad_file_name", "nothing usable"),
 ]
+#: error answers in English (the shipped site's language is German)
+ENGLISH = {"Accept-Language": "en"}
 
 
-@pytest.mark.parametrize(("name", "content", "status", "words"), BAD_FILES, ids=[b[0] for b in BAD_FILES])
-def test_bad_files_are_refused(client: TestClient, actors: dict[str, Actor], unchanged: None, name: str,
-                               content: bytes, status: int, words: str) -> None:
+@pytest.mark.parametrize(("name", "content", "status", "code", "words"), BAD_FILES, ids=[b[0] for b in BAD_FILES])
+def test_bad_files_are_refused(client: TestClient, actors: dict[str, Actor], web_settings: Settings, unchanged: None,
+                               name: str, content: bytes, status: int, code: str, words: str) -> None:
     for path in ("/api/jobs", "/api/uploads"):
-        response = client.post(path, headers=actors["maker_a"].headers,
+        response = client.post(path, headers={**actors["maker_a"].headers, **ENGLISH},
                                files={"file": (name, content, "application/octet-stream")})
         assert response.status_code == status, response.text
-        assert words in response.json()["detail"]
+        assert response.json()["code"] == code and words in response.json()["detail"]
+        assert str(web_settings.data_dir) not in response.json()["detail"]  # only the name the maker gave
 
 
 def test_over_the_size_limit_with_content_length(client: TestClient, actors: dict[str, Actor], unchanged: None) -> None:
     big = box_stl() + b"\0" * 3_000_000  # limit is 2 MB in these tests
-    response = post_job(client, actors["maker_a"], "big.stl", big)
-    assert response.status_code == 413 and "limit" in response.json()["detail"]
+    response = client.post("/api/jobs", headers={**actors["maker_a"].headers, **ENGLISH},
+                           files={"file": ("big.stl", big, "application/octet-stream")})
+    assert response.status_code == 413 and response.json()["code"] == "too_large"
+    assert response.json()["detail"] == "the upload is larger than the limit of 2 MB"
 
 
 def test_over_the_size_limit_streamed_without_length(client: TestClient, actors: dict[str, Actor],
@@ -83,7 +88,7 @@ def test_over_the_size_limit_streamed_without_length(client: TestClient, actors:
             yield b"\0" * 100_000
         yield f"\r\n--{boundary}--\r\n".encode()
 
-    response = client.post("/api/jobs", headers={**actors["maker_a"].headers,
+    response = client.post("/api/jobs", headers={**actors["maker_a"].headers, **ENGLISH,
                                                  "Content-Type": f"multipart/form-data; boundary={boundary}"},
                            content=body())
     assert response.status_code == 413 and "limit" in response.json()["detail"]
@@ -115,35 +120,40 @@ def test_path_parts_and_odd_characters_in_names(client: TestClient, actors: dict
 @pytest.mark.parametrize(
     ("data", "words"),
     [
-        ({"copies": "0"}, "copies"),
-        ({"copies": "many"}, "copies"),
-        ({"copies": "101"}, "copies"),
-        ({"material": "UNOBTAINIUM"}, "material"),
+        ({"copies": "0"}, "copies: at least 1"),
+        ({"copies": "many"}, "copies: a whole number"),
+        ({"copies": "101"}, "copies: at most 100"),
+        ({"material": "UNOBTAINIUM"}, "material UNOBTAINIUM"),
         ({"colour": "red; DROP TABLE"}, "colour"),
         ({"priority": "5"}, "priority"),
-        ({"note": "x" * 1001}, "note"),
+        ({"note": "x" * 1001}, "note: at most 1000 characters"),
     ],
 )
 def test_malformed_fields(client: TestClient, actors: dict[str, Actor], unchanged: None, data: dict[str, str],
                           words: str) -> None:
-    response = post_job(client, actors["maker_a"], "part.stl", box_stl(), **data)
+    response = client.post("/api/jobs", headers={**actors["maker_a"].headers, **ENGLISH}, data=data,
+                           files={"file": ("part.stl", box_stl(), "application/octet-stream")})
     assert response.status_code == 422, response.text
-    assert words in response.json()["detail"]
+    assert words in response.json()["detail"] and response.json()["code"]
 
 
 def test_missing_file_and_upload_id(client: TestClient, actors: dict[str, Actor], unchanged: None) -> None:
-    response = client.post("/api/jobs", headers=actors["maker_a"].headers, data={"material": "PLA"})
+    english = {**actors["maker_a"].headers, **ENGLISH}
+    response = client.post("/api/jobs", headers=english, data={"material": "PLA"})
     assert response.status_code == 422 and "file or an upload_id" in response.json()["detail"]
-    response = client.post("/api/uploads", headers=actors["maker_a"].headers, data={"material": "PLA"})
-    assert response.status_code == 422 and "file" in response.json()["detail"]
+    assert response.json()["code"] == "file_or_upload"
+    response = client.post("/api/uploads", headers=english, data={"material": "PLA"})
+    assert response.status_code == 422 and response.json()["detail"] == "file is missing"
     response = client.post("/api/jobs", headers=actors["maker_a"].headers, json={"file": "x"})
     assert response.status_code == 422
 
 
 def test_part_too_big_for_every_printer(client: TestClient, actors: dict[str, Actor], web_settings: Settings) -> None:
     jobs = job_count(web_settings)
-    response = post_job(client, actors["maker_a"], "huge.stl", box_stl(300, 300, 300))
+    response = client.post("/api/jobs", headers={**actors["maker_a"].headers, **ENGLISH},
+                           files={"file": ("huge.stl", box_stl(300, 300, 300), "model/stl")})
     assert response.status_code == 422 and "no printer here" in response.json()["detail"]
+    assert response.json()["code"] == "no_printer_fits"
     assert job_count(web_settings) == jobs
 
 
@@ -168,8 +178,9 @@ def test_unknown_ids(client: TestClient, actors: dict[str, Actor], unchanged: No
     assert client.post("/api/jobs/987654/cancel", headers=staff).status_code == 404
     assert client.get("/api/jobs/-1", headers=staff).status_code == 422
     assert client.get(f"/api/jobs/{2**70}", headers=staff).status_code == 422
-    response = client.post("/api/jobs", headers=actors["maker_a"].headers, data={"upload_id": "nope"})
+    response = client.post("/api/jobs", headers={**actors["maker_a"].headers, **ENGLISH}, data={"upload_id": "nope"})
     assert response.status_code == 404 and "upload" in response.json()["detail"]
+    assert response.json()["code"] == "upload_not_found"
     assert client.get("/api/uploads/nope/preview.png", headers=staff).status_code == 404
 
 

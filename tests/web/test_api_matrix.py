@@ -144,9 +144,10 @@ def test_illegal_job_actions_are_409_and_change_nothing(client: TestClient, acto
     force(web_settings, job["id"], JobStatus.ASSIGNED, JobStatus.UPLOADING, JobStatus.PRINTING, JobStatus.DONE,
           JobStatus.COLLECTED, printer_id="mk3s-2")
     before = job_row(web_settings, job["id"])
-    response = client.post(f"/api/jobs/{job['id']}/{action}", headers=actors["staff"].headers, json={"reason": "x"})
+    response = client.post(f"/api/jobs/{job['id']}/{action}", headers={**actors["staff"].headers, "Accept-Language": "en"},
+                           json={"reason": "x"})
     assert response.status_code == 409, response.text
-    assert "collected" in response.json()["detail"]
+    assert "collected" in response.json()["detail"] and response.json()["code"] in ("job_changed", "illegal_transition")
     after = job_row(web_settings, job["id"])
     assert (after.status, after.version) == (before.status, before.version)
 
@@ -162,8 +163,9 @@ def test_stale_expected_version_is_409(client: TestClient, actors: dict[str, Act
 def test_reject_needs_a_reason(client: TestClient, actors: dict[str, Actor], web_settings: Settings) -> None:
     job = upload_job(client, actors["maker_a"])
     force(web_settings, job["id"], JobStatus.AWAITING_APPROVAL)
-    response = client.post(f"/api/jobs/{job['id']}/reject", headers=actors["staff"].headers)
+    response = client.post(f"/api/jobs/{job['id']}/reject", headers={**actors["staff"].headers, "Accept-Language": "en"})
     assert response.status_code == 422 and "reason" in response.json()["detail"]
+    assert response.json()["code"] == "reason_missing"
     assert job_row(web_settings, job["id"]).status is JobStatus.AWAITING_APPROVAL
 
 
@@ -233,8 +235,9 @@ def test_unknown_printer_is_404(client: TestClient, actors: dict[str, Actor]) ->
 
 
 def test_bearer_token_wrong_is_401(client: TestClient) -> None:
-    response = client.get("/api/jobs", headers={"Authorization": "Bearer pf_not-a-token"})
-    assert response.status_code == 401 and "token" in response.json()["detail"]
+    response = client.get("/api/jobs", headers={"Authorization": "Bearer pf_not-a-token", "Accept-Language": "en"})
+    assert response.status_code == 401 and "token" in response.json()["detail"] and response.json()["code"] == "bad_token"
+    assert response.headers["WWW-Authenticate"] == "Bearer"
 
 
 def test_metrics(client: TestClient, actors: dict[str, Actor]) -> None:

@@ -28,7 +28,7 @@ from printfleet.testing.history import HistoryWriter, Week, generate_week
 from printfleet.web.app import create_app
 from printfleet.web.i18n import Formatter
 from printfleet.web.routes.stats import TodayBoard
-from tests.web.conftest import Actor, login
+from tests.web.conftest import Actor, login, wait_for
 
 PASSWORD = "correct horse battery"
 SHIPPED_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "printers.yaml"
@@ -227,6 +227,26 @@ def test_today_is_computed_once_per_change(site: SimpleNamespace, redis_url: str
     writer.start(job, "mk3s-1", now - dt.timedelta(seconds=60))
     writer.finish(job, now - dt.timedelta(seconds=1))
     assert board.summary().prints_done == first.prints_done  # the view did not change: cached
+    assert board._refreshing is None
     hub.view = SimpleNamespace(queue=[1])  # the web process recomputed its view after the change
-    again = board.summary()
-    assert again.prints_done == first.prints_done + 1 and again.waiting == 1
+    stale = board.summary()  # answered at once with the last figures, computed again in the background
+    assert stale.prints_done == first.prints_done and stale.waiting == 1
+    assert wait_for(lambda: board.summary().prints_done == first.prints_done + 1)
+
+
+def test_a_report_is_reused_until_the_trail_changes(site: SimpleNamespace, redis_url: str) -> None:
+    """A page and its CSV downloads compute the report once; a new event makes the next request compute again."""
+    first = site.client.get("/api/stats", headers=site.sam.headers).json()
+    cache = site.client.app.state.stats_reports
+    ((key, (_, computed_at, report)),) = cache._entries.items()
+    assert site.client.get("/api/stats/members.csv", headers=site.sam.headers).status_code == 200
+    assert cache._entries[key][1] == computed_at and cache._entries[key][2] is report
+    writer = HistoryWriter(site.engine, redis.Redis.from_url(redis_url), site.fleet)
+    now = dt.datetime.now(dt.UTC)
+    job = writer.submit(site.week.members["bo"], now - dt.timedelta(seconds=90), material="PETG",
+                        est_print_time_s=60, est_filament_g=1)  # fmt: skip
+    writer.start(job, "mini-1", now - dt.timedelta(seconds=60))
+    writer.finish(job, now - dt.timedelta(seconds=1))
+    again = site.client.get("/api/stats", headers=site.sam.headers).json()
+    assert again["totals"]["done"] == first["totals"]["done"] + 1
+    assert cache._entries[key][2] is not report

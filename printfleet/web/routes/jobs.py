@@ -9,22 +9,23 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, File, Form, HTTPException, Path, Query, Request, UploadFile
+from fastapi import APIRouter, Body, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import FileResponse
 from sqlmodel import Session, col, func, select
 
 from printfleet.config import FleetConfig
-from printfleet.errors import UserError
+from printfleet.errors import Forbidden, UserError
 from printfleet.files import FileStore
 from printfleet.models import FileKind, Job, JobStatus, User
 from printfleet.queue import actions
 from printfleet.queue import jobs as job_service
 from printfleet.queue.dispatch import announce_jobs_changed
-from printfleet.queue.jobs import JobChanged, JobNotFound
+from printfleet.queue.jobs import JobNotFound, job_changed, job_not_found
 from printfleet.queue.lifecycle import ENDED
-from printfleet.queue.policy import QueuedJob, UserInfo, needs_approval, render_reason
+from printfleet.queue.policy import QueuedJob, UserInfo, needs_approval
 from printfleet.queue.rules import site_rules
 from printfleet.queue.tasks import enqueue_slice_ahead
+from printfleet.texts import N_, plan_said
 from printfleet.web.deps import CurrentUser, FleetDep, HubDep, LangDep, SessionDep, SettingsDep, is_staff
 from printfleet.web.estimating import UploadEstimate, fitting_printers
 from printfleet.web.present import job_public
@@ -57,6 +58,8 @@ JobId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the job's id")]
 class BadOption(UserError):
     """A job option is not acceptable."""
 
+    code = "bad_option"
+
 
 def _estimate_public(estimate: UploadEstimate) -> EstimatePublic:
     return EstimatePublic(
@@ -84,21 +87,22 @@ def check_options(
     if material is not None and material.strip():
         material = material.strip().upper()
         if material not in materials:
-            raise BadOption(f"material {material!r}: this site prints {', '.join(materials) or 'nothing yet'}")
+            raise BadOption(N_("material %(material)s: this site prints %(materials)s"), code="unknown_material",
+                            material=material, materials=", ".join(materials) or "–")
     else:
         material = None
     if colour is not None:
         colour = colour.strip().lower() or None
         if colour is not None and (len(colour) > 30 or not all(c.isalnum() or c in " -" for c in colour)):
-            raise BadOption("colour: a plain colour name, at most 30 letters (or 'any')")
+            raise BadOption(N_("colour: a plain colour name, at most 30 letters"), code="bad_colour")
     if not 1 <= copies <= 100:
-        raise BadOption("copies: between 1 and 100")
+        raise BadOption(N_("copies: between 1 and 100"), code="bad_copies")
     if len(note) > 1000:
-        raise BadOption("note: at most 1000 characters")
+        raise BadOption(N_("note: at most 1000 characters"), code="bad_note")
     if priority != 0 and not is_staff(user):
-        raise BadOption("priority: only staff can set a priority")
+        raise BadOption(N_("priority: only staff can set a priority"), code="priority_staff_only")
     if not -100 <= priority <= 100:
-        raise BadOption("priority: between -100 and 100")
+        raise BadOption(N_("priority: between -100 and 100"), code="bad_priority")
     return material, (None if colour == "any" else colour)
 
 
@@ -110,7 +114,7 @@ def visible_job(session: Session, job_id: int, user: User) -> tuple[Job, User]:
     """
     job = session.get(Job, job_id, populate_existing=True)
     if job is None or (not is_staff(user) and job.owner_id != user.id):
-        raise JobNotFound(f"job {job_id} does not exist")
+        raise job_not_found(job_id)
     owner = session.get(User, job.owner_id)
     assert owner is not None
     return job, owner
@@ -163,10 +167,10 @@ def read_upload_preview(request: Request, upload_id: str, user: CurrentUser, set
 
 def _preview_response(data_dir: Any, sha256: str, suffix: str, kind: FileKind) -> FileResponse:
     if kind is not FileKind.STL:
-        raise JobNotFound("G-code files have no preview")
+        raise JobNotFound(N_("G-code files have no preview"), code="no_preview")
     path = ensure_preview(data_dir, sha256, FileStore(data_dir).upload_path(sha256, suffix))
     if path is None:
-        raise JobNotFound("no preview for this file")
+        raise JobNotFound(N_("there is no preview of this file"), code="no_preview")
     return FileResponse(path, media_type="image/png", headers={"Cache-Control": "private, max-age=86400"})
 
 
@@ -195,7 +199,7 @@ def create_job(
                                      priority=priority)
     redis_client = request.app.state.redis
     if (file is None) == (upload_id is None):
-        raise BadOption("send either a file or an upload_id")
+        raise BadOption(N_("send either a file or an upload_id"), code="file_or_upload")
     if file is not None:
         stored, name, kind, estimate = store_upload(
             settings.data_dir, file.file, file_name=file.filename or "", fleet=fleet,
@@ -211,9 +215,8 @@ def create_job(
     else:
         fits = fitting_printers(fleet, bbox, material, colour)
     if not fits:
-        what = " ".join(x for x in (colour, material) if x) or "this part"
-        size_txt = f" ({' x '.join(f'{v:.0f}' for v in bbox)} mm)" if bbox else ""
-        raise BadOption(f"no printer here can print {what}{size_txt}")
+        raise BadOption(N_("no printer here can print this part (%(size_mm)s mm, %(material)s)"), code="no_printer_fits",
+                        size_mm=bbox, material=material or "–")
     rules = site_rules(fleet)
     approval = needs_approval(
         QueuedJob(
@@ -230,7 +233,7 @@ def create_job(
         file_sha256=sha,
         file_kind=kind,
         file_size=size,
-        needs_approval=render_reason(approval, tz=fleet.site.tz) if approval is not None else None,
+        needs_approval=plan_said(approval) if approval is not None else None,
         material=material,
         colour=colour,
         copies=copies,
@@ -305,9 +308,9 @@ def _checked(session: Session, job_id: int, user: User, body: JobAction | None, 
     body = body or JobAction()
     job, owner = visible_job(session, job_id, user)
     if staff_only and not is_staff(user):
-        raise HTTPException(403, detail=f"only staff can {verb} jobs")
+        raise Forbidden(N_("only staff can do this"), code="staff_only")
     if body.expected_version is not None and job.version != body.expected_version:
-        raise JobChanged(f"job {job_id} changed since it was read (version {job.version}, not {body.expected_version})")
+        raise job_changed(job_id)
     return job, owner, body
 
 
@@ -354,7 +357,7 @@ def requeue_job(request: Request, job_id: JobId, session: SessionDep, user: Curr
     """Put a failed or cancelled job back at its place: staff straight into the queue, makers via approval."""
     job, owner, body = _checked(session, job_id, user, body, "requeue")
     client = request.app.state.redis
-    job = actions.requeue_job(session, client, job_id, actor=user.name, reason=body.reason or "print again",
+    job = actions.requeue_job(session, client, job_id, actor=user.name, reason=body.reason,
                               needs_approval=not is_staff(user))  # fmt: skip
     session.commit()
     return _answer(session, job, owner, hub, lang)

@@ -13,14 +13,16 @@ from urllib.parse import quote, urlsplit
 
 import redis
 import segno
-from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from markupsafe import Markup
 from sqlmodel import col, select
 
 from printfleet.accounts import verify_password
+from printfleet.errors import Forbidden
 from printfleet.models import Job, JobEvent, JobStatus, User
 from printfleet.queue.lifecycle import ENDED
+from printfleet.texts import N_
 from printfleet.web.auth import SESSION_COOKIE, SESSION_MAX_AGE_S
 from printfleet.web.deps import FleetDep, HubDep, LangDep, OptionalUser, SessionDep, SettingsDep, is_staff
 from printfleet.web.estimating import fitting_printers
@@ -81,7 +83,7 @@ def login(
     """Check the password and set the session cookie."""
     origin = request.headers.get("origin")
     if origin and origin != "null" and urlsplit(origin).netloc != request.url.netloc:
-        raise HTTPException(403, detail="sign-in from another site refused")
+        raise Forbidden(N_("signing in from another site is refused"), code="foreign_origin")
     client = request.app.state.redis
     fail_key = LOGIN_FAIL_KEY + name.strip().lower()[:64]
     try:

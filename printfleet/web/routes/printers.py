@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Request, Response
+from fastapi import APIRouter, Body, Request, Response
 from sqlmodel import col, select
 
+from printfleet.errors import Forbidden
 from printfleet.models import Job, JobStatus
 from printfleet.queue import actions as service
+from printfleet.texts import N_
 from printfleet.web.actions import printer_config
 from printfleet.web.deps import CurrentUser, FleetDep, HubDep, SessionDep, StaffUser, is_staff
 from printfleet.web.schemas import ErrorPublic, MaintenanceIn, PrinterActionResult, PrinterPublic
@@ -85,7 +87,8 @@ def clear_printer_bed(request: Request, printer_id: str, session: SessionDep, us
             .order_by(col(Job.finished_at).desc()).limit(1)
         ).first()
         if last is None or last.owner_id != user.id:
-            raise HTTPException(403, detail="only staff or the owner of the last print on it can clear this bed")
+            raise Forbidden(N_("only staff or the owner of the last print on it can clear this bed"),
+                            code="not_your_bed")
     service.clear_bed(session, _client(request), printer_id, actor=user.name)
     session.commit()
     return PrinterActionResult(printer_id=printer_id, action="bed-clear", ok=True)

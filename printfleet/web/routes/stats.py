@@ -13,10 +13,11 @@ import datetime as dt
 import logging
 import threading
 import time
+from collections import OrderedDict
 from typing import Annotated, Any
 
 from babel import dates, numbers
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -27,6 +28,7 @@ from printfleet.errors import NotFound
 from printfleet.models import User
 from printfleet.stats import (
     Grouping,
+    Period,
     PeriodError,
     Report,
     TodaySummary,
@@ -35,6 +37,7 @@ from printfleet.stats import (
     parse_day,
     parse_grouping,
     today_summary,
+    trail_signature,
     usage_report,
 )
 from printfleet.texts import N_
@@ -73,8 +76,52 @@ GroupBy = Annotated[str | None, Query(max_length=40, description="day | week | m
 TableName = Annotated[str, Path(max_length=20, description="members | printers | materials | series")]
 
 
-def build_report(session: Session, fleet: FleetConfig, first: str | None, last: str | None, group: str | None,
-                 *, owner_id: int | None = None) -> Report:
+class ReportCache:
+    """Reports by the question asked, reused while the trails have not changed (a page and its CSV downloads
+    compute once; a year of 60 printers takes seconds) and for at most ``ttl_s`` (prints still running grow)."""
+
+    def __init__(self, *, max_entries: int = 32, ttl_s: float = 60.0) -> None:
+        self.max_entries = max_entries
+        self.ttl_s = ttl_s
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], float, Report]] = OrderedDict()
+
+    def report(self, session: Session, fleet: FleetConfig, period: Period, grouping: Grouping,
+               owner_id: int | None) -> Report:
+        """The report, from the cache when nothing was written since it was computed."""
+        key = (period.first_day, period.last_day, grouping, owner_id)
+        signature = trail_signature(session)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry[0] == signature and time.monotonic() - entry[1] < self.ttl_s:
+                self._entries.move_to_end(key)
+                return entry[2]
+        report = usage_report(session, fleet, period, grouping=grouping, owner_id=owner_id)
+        with self._lock:
+            self._entries[key] = (signature, time.monotonic(), report)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+        return report
+
+
+_cache_lock = threading.Lock()
+
+
+def get_reports(request: Request) -> ReportCache:
+    """This web process's report cache."""
+    with _cache_lock:
+        cache = getattr(request.app.state, "stats_reports", None)
+        if cache is None:
+            cache = request.app.state.stats_reports = ReportCache()
+        return cache
+
+
+ReportsDep = Annotated[ReportCache, Depends(get_reports)]
+
+
+def build_report(session: Session, fleet: FleetConfig, reports: ReportCache, first: str | None, last: str | None,
+                 group: str | None, *, owner_id: int | None = None) -> Report:
     """The report for the query parameters.
 
     Raises:
@@ -83,7 +130,7 @@ def build_report(session: Session, fleet: FleetConfig, first: str | None, last: 
     tz = fleet.site.tz
     grouping = parse_grouping(group)
     period = make_period(parse_day(first, "from"), parse_day(last, "to"), grouping, tz, today=local_today(tz))
-    return usage_report(session, fleet, period, grouping=grouping, owner_id=owner_id)
+    return reports.report(session, fleet, period, grouping, owner_id)
 
 
 def _period_error(exc: PeriodError, lang: Lang) -> JSONResponse:
@@ -107,12 +154,12 @@ def _csv_response(report: Report, table: str, fleet: FleetConfig, lang: Lang) ->
 
 
 @router.get("/api/stats", summary="Everyone's usage over a period (staff)")
-def read_stats(session: SessionDep, user: StaffUser, fleet: FleetDep, lang: LangDep, first: FromDay = None,
-               to: ToDay = None, group: GroupBy = None) -> Any:
+def read_stats(session: SessionDep, user: StaffUser, fleet: FleetDep, lang: LangDep, reports: ReportsDep,
+               first: FromDay = None, to: ToDay = None, group: GroupBy = None) -> Any:
     """Print hours, filament, cost and outcomes per member, printer (utilisation, failure rate, maintenance),
     material and day/week/month."""
     try:
-        report = build_report(session, fleet, first, to, group)
+        report = build_report(session, fleet, reports, first, to, group)
     except PeriodError as exc:
         return _period_error(exc, lang)
     return report_json(report, fleet.site)
@@ -120,22 +167,22 @@ def read_stats(session: SessionDep, user: StaffUser, fleet: FleetDep, lang: Lang
 
 @router.get("/api/stats/{table}.csv", summary="One table of everyone's usage as CSV (staff)")
 def read_stats_csv(table: TableName, session: SessionDep, user: StaffUser, fleet: FleetDep, lang: LangDep,
-                   first: FromDay = None, to: ToDay = None, group: GroupBy = None) -> Response:
+                   reports: ReportsDep, first: FromDay = None, to: ToDay = None, group: GroupBy = None) -> Response:
     """``members``, ``printers``, ``materials`` or ``series``: a header row, numbers with ``.``, times in the
     site's timezone."""
     try:
-        report = build_report(session, fleet, first, to, group)
+        report = build_report(session, fleet, reports, first, to, group)
     except PeriodError as exc:
         return _period_error(exc, lang)
     return _csv_response(report, table, fleet, lang)
 
 
 @router.get("/api/me/usage", summary="Your own usage over a period")
-def read_my_usage(session: SessionDep, user: CurrentUser, fleet: FleetDep, lang: LangDep, first: FromDay = None,
-                  to: ToDay = None, group: GroupBy = None) -> Any:
+def read_my_usage(session: SessionDep, user: CurrentUser, fleet: FleetDep, lang: LangDep, reports: ReportsDep,
+                  first: FromDay = None, to: ToDay = None, group: GroupBy = None) -> Any:
     """Your print hours, filament, cost and outcomes per printer, material and day/week/month."""
     try:
-        report = build_report(session, fleet, first, to, group, owner_id=user.id)
+        report = build_report(session, fleet, reports, first, to, group, owner_id=user.id)
     except PeriodError as exc:
         return _period_error(exc, lang)
     return report_json(report, fleet.site)
@@ -143,10 +190,11 @@ def read_my_usage(session: SessionDep, user: CurrentUser, fleet: FleetDep, lang:
 
 @router.get("/api/me/usage/{table}.csv", summary="One table of your own usage as CSV")
 def read_my_usage_csv(table: TableName, session: SessionDep, user: CurrentUser, fleet: FleetDep, lang: LangDep,
-                      first: FromDay = None, to: ToDay = None, group: GroupBy = None) -> Response:
+                      reports: ReportsDep, first: FromDay = None, to: ToDay = None,
+                      group: GroupBy = None) -> Response:
     """``printers``, ``materials`` or ``series``."""
     try:
-        report = build_report(session, fleet, first, to, group, owner_id=user.id)
+        report = build_report(session, fleet, reports, first, to, group, owner_id=user.id)
     except PeriodError as exc:
         return _period_error(exc, lang)
     return _csv_response(report, table, fleet, lang)
@@ -189,6 +237,7 @@ def _presets(today: dt.date, lang: Lang) -> list[tuple[str, dt.date, dt.date, Gr
 
 def _page(request: Request, session: Session, user: User, lang: Lang, fleet: FleetConfig, template: str,
           first: str | None, to: str | None, group: str | None, *, own: bool) -> Response:
+    reports = get_reports(request)
     t = lang.t
     today = local_today(fleet.site.tz)
     context: dict[str, Any] = {
@@ -204,7 +253,7 @@ def _page(request: Request, session: Session, user: User, lang: Lang, fleet: Fle
         "error": None,
     }
     try:
-        report = build_report(session, fleet, first, to, group, owner_id=user.id if own else None)
+        report = build_report(session, fleet, reports, first, to, group, owner_id=user.id if own else None)
     except PeriodError as exc:
         context["error"] = error_text(exc, lang.t, lang.fmt)
         return render(request, lang, template, user=user, status_code=422, **context)
@@ -283,8 +332,9 @@ def read_usage_page(request: Request, session: SessionDep, user: OptionalUser, l
 
 
 class TodayBoard:
-    """The wall's "today" line, computed at most every ``min_age_s`` and again when the jobs changed (the web
-    process's queue view was recomputed) or ``max_age_s`` passed, never per request."""
+    """The wall's "today" line. It is computed again when the jobs changed (the web process's queue view was
+    recomputed; at most every ``min_age_s``) or ``max_age_s`` passed, in a background thread while requests get
+    the last figures: no request waits for it, except the first of a day."""
 
     def __init__(self, engine: Engine, fleet: FleetConfig, hub: LiveHub, *, min_age_s: float = 10.0,
                  max_age_s: float = 60.0) -> None:
@@ -297,25 +347,38 @@ class TodayBoard:
         self._summary: TodaySummary | None = None
         self._view: object = None
         self._computed_at = 0.0
+        self._refreshing: threading.Thread | None = None
 
     def summary(self) -> TodaySummary:
         """Today so far; jobs waiting always from the current queue view."""
         view = self.hub.view
         waiting = len(view.queue)
+        today = local_today(self.fleet.site.tz)
         with self._lock:
-            age = time.monotonic() - self._computed_at
             cached = self._summary
-            fresh = cached is not None and (age < self.min_age_s or (view is self._view and age < self.max_age_s))
-            if cached is not None and fresh and cached.day == local_today(self.fleet.site.tz):
+            if cached is not None and cached.day == today:
+                age = time.monotonic() - self._computed_at
+                stale = age >= self.max_age_s or (view is not self._view and age >= self.min_age_s)
+                if stale and self._refreshing is None:
+                    self._refreshing = threading.Thread(target=self.refresh, args=(view,), daemon=True,
+                                                        name="printfleet-today")  # fmt: skip
+                    self._refreshing.start()
                 return TodaySummary(cached.day, cached.prints_done, cached.print_s, waiting)
-            try:
-                with db.session_scope(self.engine) as session:
-                    self._summary = today_summary(session, self.fleet, waiting=waiting)
-            except Exception as exc:  # noqa: BLE001 - database briefly unavailable: the wall keeps the last figures
-                logger.warning("could not compute today's summary: %s", exc)
-                if cached is None:
-                    return TodaySummary(local_today(self.fleet.site.tz), 0, 0.0, waiting)
-                return TodaySummary(cached.day, cached.prints_done, cached.print_s, waiting)
-            self._view = view
-            self._computed_at = time.monotonic()
-            return self._summary
+        summary = self.refresh(view)
+        if summary is None:
+            return TodaySummary(today, 0, 0.0, waiting)
+        return TodaySummary(summary.day, summary.prints_done, summary.print_s, waiting)
+
+    def refresh(self, view: object) -> TodaySummary | None:
+        """Compute the figures now (``None`` while the database cannot be read; the wall keeps the last ones)."""
+        try:
+            with db.session_scope(self.engine) as session:
+                summary = today_summary(session, self.fleet, waiting=0)
+        except Exception as exc:  # noqa: BLE001 - database briefly unavailable
+            logger.warning("could not compute today's summary: %s", exc)
+            summary = None
+        with self._lock:
+            if summary is not None:
+                self._summary, self._view, self._computed_at = summary, view, time.monotonic()
+            self._refreshing = None
+        return summary
