@@ -34,10 +34,15 @@ from printfleet.models import FileKind, Job, JobStatus, Printer, User
 from printfleet.queue import actions
 from printfleet.queue.follow import RequeuePolicy, follow_job
 from printfleet.queue.jobs import create_job, transition
+from printfleet.queue.policy import Reason, ReasonCode
 from printfleet.queue.tasks import remote_name
 from printfleet.state import JobProgress, PrinterState, PrinterStatus, StateSource
+from printfleet.texts import CodedText, EventCode, plan_said, said
 
 logger = logging.getLogger(__name__)
+
+#: why a very long print waits for approval (the scheduler's reason, as the intake stores it)
+LONGER_THAN_A_DAY = plan_said(Reason(ReasonCode.APPROVAL_LONG, {"limit_s": 24 * 3600.0}))
 
 DISPATCHER = "system:dispatcher"
 WORKER = "system:worker"
@@ -84,7 +89,7 @@ class HistoryWriter:
             session.add(user)
 
     def submit(self, owner_id: int, when: dt.datetime, *, material: str, est_print_time_s: float,
-               est_filament_g: float, needs_approval: str | None = None, name: str = "part.stl") -> int:
+               est_filament_g: float, needs_approval: CodedText | None = None, name: str = "part.stl") -> int:
         """A maker uploads a model (estimated as the slicer would); returns the job id."""
         with self.session_at(when) as session:
             owner = session.get(User, owner_id)
@@ -100,8 +105,12 @@ class HistoryWriter:
     def start(self, job_id: int, printer_id: str, when: dt.datetime) -> None:
         """The dispatcher assigns the job and a worker slices, uploads and starts it (a few seconds apart)."""
         with self.session_at(when - dt.timedelta(seconds=40)) as session:
+            queued = session.get(Job, job_id)
+            assert queued is not None
+            why = Reason(ReasonCode.START_LOADED, {"printer": printer_id, "material": queued.material or "PLA",
+                                                   "colour": queued.colour or "any"})
             transition(session, job_id, JobStatus.ASSIGNED, actor=DISPATCHER, expected=[JobStatus.QUEUED],
-                       reason=f"{printer_id} is free", printer_id=printer_id)  # fmt: skip
+                       reason=plan_said(why), printer_id=printer_id)  # fmt: skip
         with self.session_at(when - dt.timedelta(seconds=35)) as session:
             transition(session, job_id, JobStatus.SLICING, actor=WORKER, expected=[JobStatus.ASSIGNED])
         with self.session_at(when - dt.timedelta(seconds=10)) as session:
@@ -113,7 +122,7 @@ class HistoryWriter:
             job = session.get(Job, job_id)
             assert job is not None
             transition(session, job_id, JobStatus.PRINTING, actor=WORKER, expected=[JobStatus.UPLOADING],
-                       reason=f"started on {printer_id}", attempts=job.attempts + 1)  # fmt: skip
+                       reason=said(EventCode.STARTED, printer=printer_id), attempts=job.attempts + 1)  # fmt: skip
             printer = session.get(Printer, printer_id)
             assert printer is not None
             printer.bed_clear = False
@@ -285,7 +294,7 @@ def generate_week(engine: Engine, client: redis.Redis, fleet: FleetConfig, *, no
     rejected: list[int] = []
     at(local(extra_day + dt.timedelta(days=1), 11), lambda: rejected.append(writer.submit(
         members["cem"], local(extra_day + dt.timedelta(days=1), 11), material="PETG", est_print_time_s=30 * 3600,
-        est_filament_g=400, needs_approval="longer than 24 h")))
+        est_filament_g=400, needs_approval=LONGER_THAN_A_DAY)))
     at(local(extra_day + dt.timedelta(days=1), 12), lambda: (writer.reject(
         rejected[0], local(extra_day + dt.timedelta(days=1), 12), staff, "please split it into parts"),
         week.add("rejected", rejected[0])))
@@ -296,7 +305,7 @@ def generate_week(engine: Engine, client: redis.Redis, fleet: FleetConfig, *, no
     when = now - dt.timedelta(minutes=20)
     at(when, lambda: week.add("awaiting_approval", writer.submit(
         members["cem"], when, material="PLA", est_print_time_s=26 * 3600, est_filament_g=300,
-        needs_approval="longer than 24 h")))
+        needs_approval=LONGER_THAN_A_DAY)))
 
     for step in sorted(steps):
         step.do()
