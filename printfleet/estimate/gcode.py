@@ -298,7 +298,7 @@ def read_gcode(
     except OSError as exc:
         raise GcodeError(N_("%(file)s: cannot read it (%(problem)s)"), file=str(path), problem=exc.strerror) from None
     if not data.strip():
-        raise GcodeError(N_("file %(file)s is empty"), file=str(path))
+        raise GcodeError(N_("%(file)s: empty file"), file=str(path))
     if b"\x00" in data[:4096]:
         raise GcodeError(N_("%(file)s: not a text G-code file (binary content)"), file=str(path))
     lines = data.decode("utf-8", errors="replace").splitlines()

@@ -86,15 +86,15 @@ def load_triangles(
     except OSError as exc:
         raise MeshError(N_("%(file)s: cannot read it (%(problem)s)"), file=str(path), problem=exc.strerror) from None
     if size == 0:
-        raise MeshError(N_("file %(file)s is empty"), file=str(path))
+        raise MeshError(N_("%(file)s: empty file"), file=str(path))
     if size > max_bytes:
-        raise MeshError(N_("%(file)s: the file has %(size_mb)s MB, over the limit of %(limit_mb)s MB"),
+        raise MeshError(N_("%(file)s: file is %(size_mb)s MB, over the %(limit_mb)s MB limit"),
                         file=str(path), size_mb=round(size / 1e6, 1), limit_mb=round(max_bytes / 1e6))
     with open(path, "rb") as fh:
         head = fh.read(_HEADER_BYTES)
     for magic, what in _MAGIC.items():
         if what and head.startswith(magic):
-            raise MeshError(N_("%(file)s: not an STL file (it looks like %(looks_like)s)"), file=str(path),
+            raise MeshError(N_("%(file)s: not an STL file (looks like %(looks_like)s)"), file=str(path),
                             looks_like=text_param(what))
     count = int.from_bytes(head[80:84], "little") if len(head) >= _HEADER_BYTES else -1
     binary_size_ok = count >= 0 and size == _HEADER_BYTES + _RECORD_BYTES * count

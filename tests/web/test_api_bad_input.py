@@ -47,7 +47,7 @@ BAD_FILES = [
     ("model.obj", box_stl(), 415, "unsupported_file", "model.obj: only .stl"),
     ("notes.txt", b"hello", 415, "unsupported_file", "notes.txt: only .stl"),
     ("no-extension", box_stl(), 415, "unsupported_file", "no-extension: only .stl"),
-    ("photo.stl", b"\x89PNG\r\n\x1a\n" + b"\0" * 200, 422, "invalid", "photo.stl: not an STL file (it looks like a PNG"),
+    ("photo.stl", b"\x89PNG\r\n\x1a\n" + b"\0" * 200, 422, "invalid", "photo.stl: not an STL file (looks like a PNG"),
     ("empty.stl", b"", 415, "empty_file", "file empty.stl is empty"),
     ("truncated.stl", box_stl()[:150], 422, "invalid", "truncated.stl: truncated"),
     ("text.stl", b"this is not a model at all, just some words\n" * 3, 422, "invalid", "text.stl: not an STL"),
@@ -150,10 +150,14 @@ def test_missing_file_and_upload_id(client: TestClient, actors: dict[str, Actor]
 
 def test_part_too_big_for_every_printer(client: TestClient, actors: dict[str, Actor], web_settings: Settings) -> None:
     jobs = job_count(web_settings)
-    response = client.post("/api/jobs", headers={**actors["maker_a"].headers, **ENGLISH},
-                           files={"file": ("huge.stl", box_stl(300, 300, 300), "model/stl")})
-    assert response.status_code == 422 and "no printer here" in response.json()["detail"]
-    assert response.json()["code"] == "no_printer_fits"
+    response = post_job(client, actors["maker_a"], "huge.stl", box_stl(300, 300, 300))
+    assert response.status_code == 422 and response.json()["code"] == "no_printer_fits"
+    assert response.json()["detail"] == ("Dieses Modell ist 300 × 300 × 300 mm groß; der größte Drucker hier "
+                                         "(Prusa MK3S #1) schafft 250 × 210 × 210 mm. Verkleinere es oder teile es "
+                                         "in Stücke.")  # the site's language, de
+    english = client.post("/api/jobs", headers={**actors["maker_a"].headers, "Accept-Language": "en"},
+                          files={"file": ("huge.stl", box_stl(300, 300, 300), "model/stl")})
+    assert english.json()["detail"].startswith("This model is 300 × 300 × 300 mm; the largest printer here")
     assert job_count(web_settings) == jobs
 
 
