@@ -64,12 +64,15 @@ class FleetView:
         return self.by_id.get(job_id)
 
 
-def default_material(fleet: FleetConfig) -> str:
-    """The material a job gets when the maker names none: PLA if the fleet has it, else the commonest."""
+def loaded_materials(fleet: FleetConfig) -> list[str]:
+    """The materials the fleet has loaded, the commonest first (ties: the one loaded first in the fleet file)."""
     materials = [p.material for p in fleet.printers]
-    if not materials or "PLA" in materials:
-        return "PLA"
-    return max(set(materials), key=materials.count)
+    return sorted(dict.fromkeys(materials), key=lambda m: (-materials.count(m), materials.index(m)))
+
+
+def default_material(fleet: FleetConfig) -> str:
+    """The material a job gets when the maker names none: the fleet's commonest (PLA for an empty fleet)."""
+    return next(iter(loaded_materials(fleet)), "PLA")
 
 
 def job_signature(session: Session) -> tuple[object, ...]:

@@ -10,16 +10,23 @@ from printfleet.models import FileKind, JobStatus
 
 
 class EstimatePublic(BaseModel):
-    """The estimator's figures for a file."""
+    """The estimator's figures for a print: all its copies together (one plate)."""
 
-    print_time_s: float | None = Field(description="estimated print time (seconds)")
-    filament_g: float | None
+    print_time_s: float | None = Field(description="estimated print time (seconds), all copies")
+    filament_g: float | None = Field(description="all copies")
     filament_mm: float | None
     source: str | None = Field(description="mesh | gcode:<slicer> | slicer")
-    bbox_mm: list[float] | None = Field(description="bounding box x, y, z")
+    bbox_mm: list[float] | None = Field(description="bounding box x, y, z of what is printed (copies: the plate)")
     cost: float | None = Field(default=None, description="when the site sets prices")
     currency: str | None = Field(default=None, description="of the cost, e.g. EUR")
-    fits: list[str] = Field(default_factory=list, description="ids of the printers the part fits")
+    fits: list[str] = Field(default_factory=list, description="ids of the printers that can print it")
+    fit_names: list[str] = Field(default_factory=list, description="names of those printers")
+    copies: int = Field(default=1, description="copies printed together on one plate")
+    part_mm: list[float] | None = Field(default=None, description="one copy's size x, y, z")
+    material: str | None = Field(default=None, description="what it prints with (a G-code: its own filament)")
+    sliced_for: str | None = Field(default=None, description="a G-code: the printer, filament and nozzle it was made for")
+    no_fit: str | None = Field(default=None, description="why no printer here can print it, in the reader's language")
+    approval: str | None = Field(default=None, description="why the job will wait for staff approval, if it will")
 
 
 class UploadPublic(BaseModel):

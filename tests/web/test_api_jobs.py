@@ -121,9 +121,10 @@ def test_gcode_goes_only_to_printers_it_reaches_with_its_nozzle(client: TestClie
     job = upload_job(client, actors["maker_a"], content=wide, name="wide.gcode")
     assert set(job["estimate"]["fits"]) == {"mk3s-1", "mk3s-2"}  # 220 x 200 mm: not on the 180 mm MINIs
     other_nozzle = wide.replace(b"0.4", b"0.6")
-    response = client.post("/api/jobs", headers=actors["maker_a"].headers,
+    response = client.post("/api/jobs", headers={**actors["maker_a"].headers, "Accept-Language": "en"},
                            files={"file": ("nozzle.gcode", other_nozzle, "text/x-gcode")})  # fmt: skip
-    assert response.status_code == 422 and "no printer" in response.json()["detail"]
+    assert response.status_code == 422 and response.json()["code"] == "no_printer_fits"
+    assert response.json()["detail"].startswith("This G-code was sliced for 0.6 mm nozzle; no printer here")
 
 
 def test_the_estimate_has_a_cost_when_the_site_sets_prices(web_settings: Settings, actors: dict[str, Actor],
@@ -147,3 +148,148 @@ def _box() -> bytes:
     from tests.web.conftest import box_stl
 
     return box_stl()
+
+
+MINI_PETG = Path(__file__).resolve().parents[1] / "estimate" / "data" / "mini-petg-31x36.gcode"
+EN = {"Accept-Language": "en"}
+DE = {"Accept-Language": "de"}
+
+
+def _site_with(web_settings: Settings, tmp_path: Path, extra: str) -> Settings:
+    fleet = tmp_path / "fleet.yaml"
+    shipped = Path(web_settings.config).read_text()
+    fleet.write_text(shipped.replace("profile: profiles/", f"profile: {Path(web_settings.config).parent}/profiles/")
+                     + extra)  # fmt: skip
+    return web_settings.model_copy(update={"config": fleet})
+
+
+def test_copies_are_in_the_estimate_the_job_and_the_approval_rules(web_settings: Settings, actors: dict[str, Actor],
+                                                                   tmp_path: Path) -> None:  # fmt: skip
+    settings = _site_with(web_settings, tmp_path, "\npolicy:\n  approval: {over_hours: 1}\n")
+    maker = actors["maker_a"].headers
+    with TestClient(create_app(settings)) as client:
+        one = client.post("/api/uploads", headers={**maker, **EN}, files={"file": ("box.stl", _box(), "model/stl")},
+                          data={"material": "PLA"}).json()["estimate"]
+        ten = client.post("/api/uploads", headers={**maker, **EN}, files={"file": ("box.stl", _box(), "model/stl")},
+                          data={"material": "PLA", "copies": "10"}).json()  # fmt: skip
+        estimate = ten["estimate"]
+        assert estimate["copies"] == 10 and estimate["part_mm"] == one["bbox_mm"]
+        assert estimate["filament_g"] == pytest.approx(10 * one["filament_g"], rel=0.05)
+        assert 5 * one["print_time_s"] < estimate["print_time_s"] < 10 * one["print_time_s"]  # one plate, one print
+        assert estimate["print_time_s"] > 3600 > one["print_time_s"]
+        assert estimate["approval"] == "prints longer than 1 h 00 min need staff approval"  # all ten copies count
+        assert one["approval"] is None
+        job = client.post("/api/jobs", headers=maker, data={"upload_id": ten["upload_id"], "material": "PLA",
+                                                             "copies": "10"}).json()  # fmt: skip
+        assert job["status"] == "awaiting_approval" and job["copies"] == 10
+        assert job["estimate"]["print_time_s"] == estimate["print_time_s"]
+        assert job["estimate"]["filament_g"] == estimate["filament_g"]
+        assert job["estimate"]["bbox_mm"] == estimate["bbox_mm"]  # the plate is what is sliced and printed
+        # the copies chosen after the upload: the estimate follows them
+        single = client.post("/api/uploads", headers=maker, files={"file": ("box.stl", _box(), "model/stl")},
+                             data={"material": "PLA"}).json()  # fmt: skip
+        three = client.post(f"/api/uploads/{single['upload_id']}/estimate", headers=maker,
+                            data={"material": "PLA", "copies": "3"})  # fmt: skip
+        assert three.status_code == 200, three.text
+        assert three.json()["estimate"]["copies"] == 3
+        assert three.json()["estimate"]["print_time_s"] > 2 * single["estimate"]["print_time_s"]
+        assert client.post("/api/jobs", headers=maker, data={"upload_id": single["upload_id"]}).status_code == 404
+        queued = client.post("/api/jobs", headers=maker, data={"upload_id": three.json()["upload_id"],
+                                                                "material": "PLA", "copies": "3"}).json()  # fmt: skip
+        assert queued["estimate"]["print_time_s"] == three.json()["estimate"]["print_time_s"]
+        assert queued["status"] == "queued"  # 3 copies stay under the hour
+        staff = client.get("/api/jobs", headers=actors["staff"].headers).json()["data"]
+        assert {j["id"]: j["estimate"]["print_time_s"] for j in staff}[job["id"]] == estimate["print_time_s"]
+
+
+def test_fits_stay_with_the_job_after_the_slicer_figure_arrives(client: TestClient, actors: dict[str, Actor],
+                                                               web_settings: Settings) -> None:  # fmt: skip
+    from printfleet import db
+    from printfleet.models import Job
+
+    job = upload_job(client, actors["maker_a"], material="PLA")
+    headers = actors["maker_a"].headers
+
+    def read() -> dict:
+        return client.get(f"/api/jobs/{job['id']}", headers=headers).json()
+
+    assert read()["estimate"]["fits"] == ["mk3s-1", "mk3s-2"]
+    assert read()["estimate"]["fit_names"] == ["Prusa MK3S #1", "Prusa MK3S #2"]
+    engine = db.make_engine(web_settings.effective_database_url)
+    with db.session_scope(engine) as session:  # what slice_ahead writes once PrusaSlicer answered
+        row = session.get(Job, job["id"])
+        row.est_print_time_s, row.est_filament_g, row.est_source = 1000.0, 2.5, "slicer"
+        session.add(row)
+    engine.dispose()
+    after = read()["estimate"]
+    assert after["source"] == "slicer" and after["fits"] == ["mk3s-1", "mk3s-2"]
+    listed = client.get("/api/jobs", headers=headers).json()["data"][0]["estimate"]
+    assert listed["fits"] == ["mk3s-1", "mk3s-2"]
+
+
+def test_a_mini_petg_gcode_is_offered_only_for_the_minis(client: TestClient, actors: dict[str, Actor]) -> None:
+    maker = actors["maker_a"].headers
+    gcode = MINI_PETG.read_bytes()
+    upload = client.post("/api/uploads", headers={**maker, **DE}, files={"file": ("clip.gcode", gcode, "text/x-gcode")},
+                         data={"material": "PLA"}).json()  # fmt: skip
+    estimate = upload["estimate"]
+    assert estimate["fits"] == ["mini-1", "mini-2"] and estimate["fit_names"] == ["Prusa MINI #1", "Prusa MINI #2"]
+    assert estimate["material"] == "PETG" and estimate["sliced_for"] == "MINI, PETG, 0,4-mm-Düse, Druckbett 180 × 180 mm"
+    assert [round(v) for v in estimate["bbox_mm"]] == [31, 36, 1]  # the part, not the intro line at y = -3
+    refused = client.post("/api/jobs", headers={**maker, **EN}, data={"upload_id": upload["upload_id"], "material": "PLA"})
+    assert refused.status_code == 422 and refused.json()["code"] == "gcode_material"
+    assert refused.json()["detail"] == "This G-code was sliced for PETG, not PLA; it can only print with PETG."
+    job = client.post("/api/jobs", headers=maker, data={"upload_id": upload["upload_id"], "material": "PETG"})
+    assert job.status_code == 201, job.text
+    assert job.json()["material"] == "PETG" and job.json()["estimate"]["fits"] == ["mini-1", "mini-2"]
+    assert client.get(f"/api/jobs/{job.json()['id']}", headers=maker).json()["estimate"]["fits"] == ["mini-1", "mini-2"]
+    # a MINI G-code on a site with only MK3S printers: refused with what it was made for
+    response = client.post("/api/jobs", headers={**maker, **EN}, files={"file": ("clip.gcode", gcode, "text/x-gcode")},
+                           data={"colour": "white"})  # fmt: skip
+    assert response.status_code == 422 and response.json()["code"] == "no_printer_fits"
+    assert response.json()["detail"] == "No printer here has white PETG loaded (PETG here: black, orange)."
+
+
+def test_the_upload_estimate_says_it_needs_approval_and_why(web_settings: Settings, actors: dict[str, Actor],
+                                                             tmp_path: Path) -> None:  # fmt: skip
+    settings = _site_with(web_settings, tmp_path, "\npolicy:\n  approval: {materials: [PETG]}\n")
+    with TestClient(create_app(settings)) as client:
+        for headers, words in ((DE, "Drucke aus PETG müssen vom Team freigegeben werden"), (EN, "PETG prints need staff approval")):
+            upload = client.post("/api/uploads", headers={**actors["maker_a"].headers, **headers},
+                                 files={"file": ("box.stl", _box(), "model/stl")}, data={"material": "PETG"})
+            assert words in upload.json()["estimate"]["approval"]
+        staff = client.post("/api/uploads", headers={**actors["staff"].headers, **EN},
+                            files={"file": ("box.stl", _box(), "model/stl")}, data={"material": "PETG"})
+        assert staff.json()["estimate"]["approval"] is None
+
+
+def test_picking_up_the_last_print_of_a_printer_clears_its_bed(client: TestClient, actors: dict[str, Actor],
+                                                               web_settings: Settings) -> None:  # fmt: skip
+    import datetime as dt
+
+    from printfleet import db
+    from printfleet.models import Job, JobStatus, Printer
+
+    older = upload_job(client, actors["maker_b"], material="PLA")
+    latest = upload_job(client, actors["maker_a"], material="PLA")
+    engine = db.make_engine(web_settings.effective_database_url)
+    now = dt.datetime.now(dt.UTC)
+    with db.session_scope(engine) as session:
+        for job_id, started in ((older["id"], now - dt.timedelta(hours=3)), (latest["id"], now - dt.timedelta(hours=1))):
+            row = session.get(Job, job_id)
+            row.status, row.printer_id, row.started_at, row.finished_at = JobStatus.DONE, "mk3s-1", started, now
+            session.add(row)
+        printer = session.get(Printer, "mk3s-1")
+        printer.bed_clear = False
+        session.add(printer)
+
+    def bed_clear() -> bool:
+        with db.session_scope(engine) as session:
+            return session.get(Printer, "mk3s-1").bed_clear
+
+    collected = client.post(f"/api/jobs/{older['id']}/collected", headers=actors["maker_b"].headers)
+    assert collected.status_code == 200 and collected.json()["status"] == "collected"
+    assert not bed_clear()  # an older print: the bed holds maker A's newer one
+    client.post(f"/api/jobs/{latest['id']}/collected", headers=actors["maker_a"].headers).raise_for_status()
+    assert bed_clear()
+    engine.dispose()

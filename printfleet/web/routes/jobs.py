@@ -7,6 +7,7 @@ staff and admins see and act on all.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, File, Form, Path, Query, Request, UploadFile
@@ -15,22 +16,39 @@ from sqlmodel import Session, col, func, select
 
 from printfleet.config import FleetConfig
 from printfleet.errors import Forbidden, UserError
-from printfleet.files import FileStore
-from printfleet.models import FileKind, Job, JobStatus, User
+from printfleet.files import FileStore, StoredFile
+from printfleet.models import FileKind, Job, JobStatus, Printer, User
 from printfleet.queue import actions
 from printfleet.queue import jobs as job_service
 from printfleet.queue.dispatch import announce_jobs_changed
 from printfleet.queue.jobs import JobNotFound, job_changed, job_not_found
 from printfleet.queue.lifecycle import ENDED
-from printfleet.queue.policy import QueuedJob, UserInfo, needs_approval
+from printfleet.queue.policy import QueuedJob, Reason, UserInfo, needs_approval
 from printfleet.queue.rules import site_rules
 from printfleet.queue.tasks import enqueue_slice_ahead
 from printfleet.texts import N_, plan_said
-from printfleet.web.deps import CurrentUser, FleetDep, HubDep, LangDep, SessionDep, SettingsDep, is_staff
-from printfleet.web.estimating import UploadEstimate, fitting_printers
+from printfleet.web.deps import (
+    CurrentUser,
+    FleetDep,
+    HubDep,
+    Lang,
+    LangDep,
+    SessionDep,
+    SettingsDep,
+    is_staff,
+)
+from printfleet.web.estimating import (
+    UploadEstimate,
+    estimate_options,
+    job_fits,
+    no_fit_message,
+    no_fit_text,
+    sliced_for_text,
+)
 from printfleet.web.present import job_public
 from printfleet.web.preview import ensure_preview
 from printfleet.web.queueview import default_material
+from printfleet.web.reasons import reason_text
 from printfleet.web.schemas import (
     ErrorPublic,
     EstimatePublic,
@@ -40,7 +58,7 @@ from printfleet.web.schemas import (
     JobsPublic,
     UploadPublic,
 )
-from printfleet.web.uploads import UploadNotFound, forget_draft, load_draft, save_draft, store_upload
+from printfleet.web.uploads import Draft, UploadNotFound, forget_draft, load_draft, save_draft, store_upload
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +79,8 @@ class BadOption(UserError):
     code = "bad_option"
 
 
-def _estimate_public(estimate: UploadEstimate) -> EstimatePublic:
+def _estimate_public(estimate: UploadEstimate, fleet: FleetConfig, lang: Lang, approval: Reason | None) -> EstimatePublic:
+    names = {p.id: p.name for p in fleet.printers}
     return EstimatePublic(
         print_time_s=estimate.print_time_s,
         filament_g=estimate.filament_g,
@@ -69,9 +88,46 @@ def _estimate_public(estimate: UploadEstimate) -> EstimatePublic:
         source=estimate.source,
         bbox_mm=estimate.bbox_mm,
         fits=estimate.fits,
+        fit_names=[names.get(p, p) for p in estimate.fits],
         cost=estimate.cost,
         currency=estimate.currency if estimate.cost is not None else None,
+        copies=estimate.copies,
+        part_mm=estimate.part_mm,
+        material=estimate.material,
+        sliced_for=sliced_for_text(estimate.sliced_for, lang.t, lang.fmt) if estimate.sliced_for else None,
+        no_fit=no_fit_text(estimate, lang.t, lang.fmt),
+        approval=reason_text(approval, lang.t, lang.fmt, time.time()) if approval is not None else None,
     )
+
+
+def _approval(session: Session, fleet: FleetConfig, user: User, estimate: UploadEstimate) -> Reason | None:
+    """Why a job with this estimate (all copies) would wait for staff approval, or ``None``."""
+    return needs_approval(
+        QueuedJob(
+            id="new", user=user.name, submitted_at=0.0, est_print_s=estimate.print_time_s or 0.0,
+            filament_g=estimate.filament_g or 0.0, material=estimate.material or default_material(fleet),
+        ),
+        site_rules(fleet),
+        UserInfo(name=user.name, is_staff=is_staff(user), completed_jobs=_completed_jobs(session, user)),
+    )
+
+
+class NoPrinterFits(UserError):
+    """No printer of the fleet can print this: a template of ``estimating.NO_FIT_TEXTS`` and its parameters
+    (:func:`printfleet.web.estimating.no_fit_message`)."""
+
+    code = "no_printer_fits"
+
+    def __init__(self, message: tuple[str, dict[str, str]]) -> None:
+        super().__init__(message[0], **message[1])
+
+
+def _gcode_material_conflict(estimate: UploadEstimate, material: str | None) -> None:
+    """Refuse a material other than the one a G-code was sliced for."""
+    own = (estimate.sliced_for or {}).get("filament_type")
+    if own and material and material.strip().upper() != own:
+        raise BadOption(N_("This G-code was sliced for %(sliced)s, not %(material)s; it can only print with "
+                           "%(sliced)s."), code="gcode_material", sliced=own, material=material.strip().upper())
 
 
 def check_options(
@@ -129,30 +185,74 @@ def _completed_jobs(session: Session, user: User) -> int:
 @router.post("/uploads", status_code=201, response_model=UploadPublic, responses=ERRORS, summary="Upload a file")
 def create_upload(
     request: Request,
+    session: SessionDep,
+    lang: LangDep,
     user: CurrentUser,
     settings: SettingsDep,
     fleet: FleetDep,
     file: Annotated[UploadFile, File(description="an .stl model or a .gcode file")],
     material: Annotated[str | None, Form(max_length=30)] = None,
     colour: Annotated[str | None, Form(max_length=30)] = None,
+    copies: Annotated[int, Form(ge=1, le=100)] = 1,
 ) -> Any:
-    """Store and estimate a file and render its preview; confirm it with ``POST /api/jobs`` (``upload_id``)."""
-    material, colour = check_options(fleet, user, material=material, colour=colour, copies=1, note="", priority=0)
-    stored, name, kind, estimate = store_upload(
+    """Store and estimate a file (all ``copies`` on one plate) and render its preview; change the options with
+    ``POST /api/uploads/{upload_id}/estimate``, confirm it with ``POST /api/jobs`` (``upload_id``)."""
+    material, colour = check_options(fleet, user, material=material, colour=colour, copies=copies, note="",
+                                     priority=0)  # fmt: skip
+    stored, name, kind, single = store_upload(
         settings.data_dir, file.file, file_name=file.filename or "", fleet=fleet,
         max_bytes=settings.max_upload_mb * 1_000_000, material=material, colour=colour,
     )
-    if kind is FileKind.STL:
-        ensure_preview(settings.data_dir, stored.sha256, stored.path)
+    estimate = estimate_options(stored.path, kind, fleet, settings.data_dir, material=material, colour=colour,
+                                copies=copies, max_bytes=settings.max_upload_mb * 1_000_000, known=single)  # fmt: skip
     draft = save_draft(request.app.state.redis, owner_id=user.id, stored=stored, file_name=name, kind=kind,  # type: ignore[arg-type]
                        estimate=estimate)
+    return _upload_public(session, settings, fleet, user, lang, draft)
+
+
+@router.post("/uploads/{upload_id}/estimate", response_model=UploadPublic, responses=ERRORS,
+             summary="Estimate an upload with other options")
+def update_upload_estimate(
+    request: Request,
+    upload_id: str,
+    session: SessionDep,
+    user: CurrentUser,
+    settings: SettingsDep,
+    fleet: FleetDep,
+    lang: LangDep,
+    material: Annotated[str | None, Form(max_length=30)] = None,
+    colour: Annotated[str | None, Form(max_length=30)] = None,
+    copies: Annotated[int, Form(ge=1, le=100)] = 1,
+) -> Any:
+    """The estimate of one of your uploads with another material, colour or number of copies. The answer has a
+    new ``upload_id`` (the old one is gone)."""
+    material, colour = check_options(fleet, user, material=material, colour=colour, copies=copies, note="",
+                                     priority=0)  # fmt: skip
+    client = request.app.state.redis
+    draft = load_draft(client, upload_id, user.id)  # type: ignore[arg-type]
+    path = FileStore(settings.data_dir).upload_path(draft.sha256, draft.suffix)
+    estimate = estimate_options(path, draft.file_kind, fleet, settings.data_dir, material=material, colour=colour,
+                                copies=copies, max_bytes=settings.max_upload_mb * 1_000_000,
+                                known=draft.estimate)  # fmt: skip
+    stored = StoredFile(sha256=draft.sha256, path=path, size=draft.file_size)
+    fresh = save_draft(client, owner_id=user.id, stored=stored, file_name=draft.file_name,  # type: ignore[arg-type]
+                       kind=draft.file_kind, estimate=estimate)
+    forget_draft(client, upload_id)
+    return _upload_public(session, settings, fleet, user, lang, fresh)
+
+
+def _upload_public(session: Session, settings: Any, fleet: FleetConfig, user: User, lang: Lang, draft: Draft) -> UploadPublic:
+    estimate = draft.estimate
+    if draft.file_kind is FileKind.STL:
+        preview_sha = estimate.plate_sha256 or draft.sha256
+        ensure_preview(settings.data_dir, preview_sha, FileStore(settings.data_dir).upload_path(preview_sha, ".stl"))
     return UploadPublic(
         upload_id=draft.upload_id,
-        file_name=name,
-        file_kind=kind,
-        file_size=stored.size,
-        estimate=_estimate_public(estimate),
-        preview_url=f"/api/uploads/{draft.upload_id}/preview.png" if kind is FileKind.STL else None,
+        file_name=draft.file_name,
+        file_kind=draft.file_kind,
+        file_size=draft.file_size,
+        estimate=_estimate_public(estimate, fleet, lang, _approval(session, fleet, user, estimate)),
+        preview_url=f"/api/uploads/{draft.upload_id}/preview.png" if draft.file_kind is FileKind.STL else None,
         warnings=estimate.warnings,
     )
 
@@ -160,9 +260,11 @@ def create_upload(
 @router.get("/uploads/{upload_id}/preview.png", response_class=FileResponse, responses=ERRORS,
             summary="Preview image of an upload")
 def read_upload_preview(request: Request, upload_id: str, user: CurrentUser, settings: SettingsDep) -> Any:
-    """The server-rendered preview of one of your uploads (PNG)."""
+    """The server-rendered preview of one of your uploads (PNG; copies: the plate)."""
     draft = load_draft(request.app.state.redis, upload_id, user.id)  # type: ignore[arg-type]
-    return _preview_response(settings.data_dir, draft.sha256, draft.suffix, draft.file_kind)
+    sha = draft.estimate.plate_sha256 or draft.sha256
+    return _preview_response(settings.data_dir, sha, ".stl" if draft.estimate.plate_sha256 else draft.suffix,
+                             draft.file_kind)  # fmt: skip
 
 
 def _preview_response(data_dir: Any, sha256: str, suffix: str, kind: FileKind) -> FileResponse:
@@ -198,34 +300,28 @@ def create_job(
     material, colour = check_options(fleet, user, material=material, colour=colour, copies=copies, note=note,
                                      priority=priority)
     redis_client = request.app.state.redis
+    max_bytes = settings.max_upload_mb * 1_000_000
     if (file is None) == (upload_id is None):
         raise BadOption(N_("send either a file or an upload_id"), code="file_or_upload")
     if file is not None:
-        stored, name, kind, estimate = store_upload(
+        stored, name, kind, known = store_upload(
             settings.data_dir, file.file, file_name=file.filename or "", fleet=fleet,
-            max_bytes=settings.max_upload_mb * 1_000_000, material=material, colour=colour,
+            max_bytes=max_bytes, material=material, colour=colour,
         )
-        sha, size = stored.sha256, stored.size
+        sha, size, path = stored.sha256, stored.size, stored.path
     else:
         draft = load_draft(redis_client, upload_id or "", user.id)  # type: ignore[arg-type]
-        name, kind, estimate, sha, size = draft.file_name, draft.file_kind, draft.estimate, draft.sha256, draft.file_size
-    bbox = estimate.bbox_mm
-    if kind is FileKind.GCODE:  # G-code fits as it is (reach and nozzle), decided when it was estimated
-        fits = [p for p in fitting_printers(fleet, None, material, colour) if p.id in estimate.fits]
-    else:
-        fits = fitting_printers(fleet, bbox, material, colour)
-    if not fits:
-        raise BadOption(N_("no printer here can print this part (%(size_mm)s mm, %(material)s)"), code="no_printer_fits",
-                        size_mm=bbox, material=material or "–")
-    rules = site_rules(fleet)
-    approval = needs_approval(
-        QueuedJob(
-            id="new", user=user.name, submitted_at=0.0, est_print_s=estimate.print_time_s or 0.0,
-            filament_g=(estimate.filament_g or 0.0) * copies, material=material or default_material(fleet),
-        ),
-        rules,
-        UserInfo(name=user.name, is_staff=is_staff(user), completed_jobs=_completed_jobs(session, user)),
-    )
+        name, kind, known, sha, size = draft.file_name, draft.file_kind, draft.estimate, draft.sha256, draft.file_size
+        path = FileStore(settings.data_dir).upload_path(sha, draft.suffix)
+    _gcode_material_conflict(known, material)
+    estimate = estimate_options(path, kind, fleet, settings.data_dir, material=material, colour=colour,
+                                copies=copies, max_bytes=max_bytes, known=known)  # fmt: skip
+    why = no_fit_message(estimate, lang.t, lang.fmt)
+    if why is not None:
+        raise NoPrinterFits(why)
+    if estimate.plate_sha256 is not None:  # the copies on one plate are what is sliced and printed
+        sha, size = estimate.plate_sha256, estimate.plate_size or size
+    approval = _approval(session, fleet, user, estimate)
     job = job_service.create_job(
         session,
         owner=user,
@@ -234,7 +330,7 @@ def create_job(
         file_kind=kind,
         file_size=size,
         needs_approval=plan_said(approval) if approval is not None else None,
-        material=material,
+        material=estimate.material,
         colour=colour,
         copies=copies,
         note=note,
@@ -243,7 +339,7 @@ def create_job(
         est_filament_g=estimate.filament_g,
         est_filament_mm=estimate.filament_mm,
         est_source=estimate.source.split(":")[0][:16] if estimate.source else None,
-        bbox_mm=bbox,
+        bbox_mm=estimate.bbox_mm,
         nozzle_mm=estimate.nozzle_mm,
     )
     session.commit()
@@ -252,10 +348,9 @@ def create_job(
     announce_jobs_changed(redis_client, job.id)
     if kind is FileKind.STL:
         enqueue_slice_ahead(redis_client, job.id)  # the slicer's exact figure follows; the G-code waits for dispatch
-    result = job_public(job, user, hub.fresh_view(session), lang.t, lang.fmt)
-    data = result.model_dump()
-    data["estimate"]["fits"] = [p.id for p in fits]
-    return JobCreated(**data)
+    result = job_public(job, user, hub.fresh_view(session), lang.t, lang.fmt, fleet=fleet,
+                        fits=job_fits(fleet, settings.data_dir, job))  # fmt: skip
+    return JobCreated(**result.model_dump())
 
 
 @router.get("/jobs", response_model=JobsPublic, responses=ERRORS, summary="List jobs")
@@ -264,6 +359,8 @@ def read_jobs(
     user: CurrentUser,
     hub: HubDep,
     lang: LangDep,
+    fleet: FleetDep,
+    settings: SettingsDep,
     status: Annotated[list[JobStatus] | None, Query(description="only jobs in these states")] = None,
     active: Annotated[bool | None, Query(description="true: not ended; false: ended")] = None,
     mine: Annotated[bool, Query(description="staff: only your own jobs")] = False,
@@ -285,14 +382,18 @@ def read_jobs(
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
     rows = session.exec(query.order_by(col(Job.id).desc()).offset(offset).limit(limit)).all()
     view = hub.view
-    return JobsPublic(data=[job_public(job, owner, view, lang.t, lang.fmt) for job, owner in rows], count=total)
+    return JobsPublic(data=[job_public(job, owner, view, lang.t, lang.fmt, fleet=fleet,
+                                       fits=job_fits(fleet, settings.data_dir, job)) for job, owner in rows],
+                      count=total)  # fmt: skip
 
 
 @router.get("/jobs/{job_id}", response_model=JobPublic, responses=ERRORS, summary="Read a job")
-def read_job(job_id: JobId, session: SessionDep, user: CurrentUser, hub: HubDep, lang: LangDep) -> Any:
-    """A job with its estimate, printer, queue position, estimated start and why it waits."""
+def read_job(job_id: JobId, session: SessionDep, user: CurrentUser, hub: HubDep, lang: LangDep, fleet: FleetDep,
+             settings: SettingsDep) -> Any:
+    """A job with its estimate (which printers can take it, cost), printer, queue position, estimated start and
+    why it waits."""
     job, owner = visible_job(session, job_id, user)
-    return job_public(job, owner, hub.view, lang.t, lang.fmt)
+    return job_public(job, owner, hub.view, lang.t, lang.fmt, fleet=fleet, fits=job_fits(fleet, settings.data_dir, job))
 
 
 @router.get("/jobs/{job_id}/preview.png", response_class=FileResponse, responses=ERRORS,
@@ -363,14 +464,39 @@ def requeue_job(request: Request, job_id: JobId, session: SessionDep, user: Curr
     return _answer(session, job, owner, hub, lang)
 
 
+def latest_job_on(session: Session, printer_id: str) -> Job | None:
+    """The job a printer printed (or started) last."""
+    return session.exec(
+        select(Job).where(Job.printer_id == printer_id, col(Job.started_at).is_not(None))
+        .order_by(col(Job.started_at).desc(), col(Job.id).desc()).limit(1)
+    ).first()
+
+
 @router.post("/jobs/{job_id}/collected", response_model=JobPublic, responses=ERRORS,
              summary="Mark a job as collected")
 def collect_job(request: Request, job_id: JobId, session: SessionDep, user: CurrentUser, hub: HubDep, lang: LangDep,
-                body: ActionBody = None) -> Any:
-    """The print was picked up (its owner or staff)."""
+                fleet: FleetDep, body: ActionBody = None) -> Any:
+    """The print was picked up (its owner or staff). When it was the last print on its printer, taking it off
+    also confirms that printer's bed is clear (the owner of a printer's last print or staff may do that)."""
     job, owner, body = _checked(session, job_id, user, body, "mark collected")
-    job = actions.collect_job(session, request.app.state.redis, job_id, actor=user.name)
+    client = request.app.state.redis
+    job = actions.collect_job(session, client, job_id, actor=user.name)
+    if job.printer_id is not None and clears_bed(session, fleet, job):
+        try:
+            actions.clear_bed(session, client, job.printer_id, actor=user.name)
+        except UserError as exc:  # something else is on that printer now: the pickup stands on its own
+            logger.info("job %s picked up; the bed of %s stays as it is: %s", job.id, job.printer_id, exc)
     return _answer(session, job, owner, hub, lang)
+
+
+def clears_bed(session: Session, fleet: FleetConfig, job: Job) -> bool:
+    """Whether taking ``job`` off its printer leaves that printer's bed clear: it was the printer's last print,
+    nothing is on the printer now, and nobody has confirmed the bed clear yet."""
+    if job.printer_id is None or not any(p.id == job.printer_id for p in fleet.printers):
+        return False
+    row = session.get(Printer, job.printer_id)
+    latest = latest_job_on(session, job.printer_id)
+    return row is not None and not row.bed_clear and latest is not None and latest.id == job.id
 
 
 __all__ = ["UploadNotFound", "router"]
