@@ -31,7 +31,7 @@ from printfleet.files import FileStore
 from printfleet.models import FileKind, Job
 from printfleet.queue.policy import fits_volume
 from printfleet.texts import N_, render
-from printfleet.web.i18n import Formatter
+from printfleet.web.i18n import SUPPORTED_LOCALES, Formatter, translations
 from printfleet.web.plate import DEFAULT_GAP_MM, most_copies_on_one_bed, plan_plate, write_plate
 from printfleet.web.reasons import _what, colour_name
 
@@ -118,6 +118,16 @@ def _holds(printer: PrinterConfig, bbox_mm: list[float] | tuple[float, ...] | No
 def loaded_colours(fleet: FleetConfig, material: str) -> list[str]:
     """The colours of ``material`` the fleet has loaded, in the fleet file's order (``any`` left out)."""
     return list(dict.fromkeys(p.colour for p in fleet.printers if p.material == material and p.colour != "any"))
+
+
+def canonical_colour(fleet: FleetConfig, colour: str) -> str:
+    """A colour as the fleet file names it when ``colour`` is one of its names in a page language (``schwarz`` ->
+    ``black``); otherwise as given (lower case)."""
+    wanted = colour.strip().lower()
+    for loaded in dict.fromkeys(p.colour for p in fleet.printers):
+        if wanted == loaded or any(wanted == colour_name(loaded, translations(code)).lower() for code in SUPPORTED_LOCALES):
+            return loaded
+    return wanted
 
 
 def gcode_fitting_printers(

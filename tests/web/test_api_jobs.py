@@ -293,3 +293,10 @@ def test_picking_up_the_last_print_of_a_printer_clears_its_bed(client: TestClien
     client.post(f"/api/jobs/{latest['id']}/collected", headers=actors["maker_a"].headers).raise_for_status()
     assert bed_clear()
     engine.dispose()
+
+
+def test_a_colour_named_in_german_finds_the_printer_that_has_it(client: TestClient, actors: dict[str, Actor]) -> None:
+    job = upload_job(client, actors["maker_a"], material="PLA", colour="Schwarz")
+    assert job["colour"] == "black" and job["estimate"]["fits"] == ["mk3s-1"]
+    white = upload_job(client, actors["maker_a"], material="PLA", colour="weiß")
+    assert white["colour"] == "white" and white["estimate"]["fit_names"] == ["Prusa MK3S #2"]

@@ -39,6 +39,7 @@ from printfleet.web.deps import (
 )
 from printfleet.web.estimating import (
     UploadEstimate,
+    canonical_colour,
     estimate_options,
     job_fits,
     no_fit_message,
@@ -134,7 +135,8 @@ def check_options(
     fleet: FleetConfig, user: User, *, material: str | None, colour: str | None, copies: int, note: str,
     priority: int,
 ) -> tuple[str | None, str | None]:
-    """Normalised material and colour.
+    """Normalised material and colour (a colour named in any of the pages' languages, e.g. ``schwarz``, as the
+    fleet file names it).
 
     Raises:
         BadOption: unknown material, a priority from a maker, or a value out of range.
@@ -151,6 +153,7 @@ def check_options(
         colour = colour.strip().lower() or None
         if colour is not None and (len(colour) > 30 or not all(c.isalnum() or c in " -" for c in colour)):
             raise BadOption(N_("colour: a plain colour name, at most 30 letters"), code="bad_colour")
+        colour = canonical_colour(fleet, colour) if colour is not None else None
     if not 1 <= copies <= 100:
         raise BadOption(N_("copies: between 1 and 100"), code="bad_copies")
     if len(note) > 1000:
