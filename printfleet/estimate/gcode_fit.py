@@ -98,7 +98,9 @@ def read_gcode_needs(path: Path | str) -> GcodeNeeds:
     nozzle_text = _first_value(settings.get("nozzle_diameter"))
     nozzle_match = _NOZZLE.search(data) or _NOZZLE_CHECK.search(data[:200_000])
     try:
-        nozzle = float(nozzle_text) if nozzle_text else (float(nozzle_match.group(1)) if nozzle_match else None)
+        nozzle = (
+            float(nozzle_text) if nozzle_text else (float(nozzle_match.group(1)) if nozzle_match else None)
+        )
     except ValueError:
         nozzle = None
     model = _first_value(settings.get("printer_model"))
@@ -163,7 +165,9 @@ def read_gcode_needs(path: Path | str) -> GcodeNeeds:
             words = dict(_WORD.findall(line))
             pos[b"E"] = float(words.get(b"E", 0.0))
     if hi[0] == float("-inf"):
-        return GcodeNeeds(reach_mm=None, nozzle_mm=nozzle, printer_model=model, filament_type=filament, bed_mm=bed)
+        return GcodeNeeds(
+            reach_mm=None, nozzle_mm=nozzle, printer_model=model, filament_type=filament, bed_mm=bed
+        )
     if part_hi[0] == float("-inf"):  # no feature comments: everything it extrudes is the part
         part_hi, part_lo = hi, [*lo[:2], 0.0]
     part = (round(part_hi[0] - part_lo[0], 2), round(part_hi[1] - part_lo[1], 2), round(part_hi[2], 2))
@@ -236,4 +240,7 @@ def fits_gcode(
     printer_model: str | None = None,
 ) -> bool:
     """Whether a printer with this build volume, nozzle, loaded material and model can print the file as it is."""
-    return gcode_mismatch(needs, build_volume_mm, nozzle_mm, material=material, printer_model=printer_model) is None
+    return (
+        gcode_mismatch(needs, build_volume_mm, nozzle_mm, material=material, printer_model=printer_model)
+        is None
+    )

@@ -38,7 +38,12 @@ from printfleet.web.reasons import _what, colour_name
 logger = logging.getLogger(__name__)
 
 #: accepted file name endings and what they are
-KINDS: dict[str, FileKind] = {".stl": FileKind.STL, ".gcode": FileKind.GCODE, ".gco": FileKind.GCODE, ".g": FileKind.GCODE}
+KINDS: dict[str, FileKind] = {
+    ".stl": FileKind.STL,
+    ".gcode": FileKind.GCODE,
+    ".gco": FileKind.GCODE,
+    ".g": FileKind.GCODE,
+}
 
 
 @dataclass(frozen=True)
@@ -105,7 +110,11 @@ def fitting_printers(
 
 
 def _loaded(printer: PrinterConfig, material: str | None, colour: str | None) -> bool:
-    if material and material.strip().upper() not in ("", "ANY") and printer.material != material.strip().upper():
+    if (
+        material
+        and material.strip().upper() not in ("", "ANY")
+        and printer.material != material.strip().upper()
+    ):
         return False
     wanted = (colour or "").strip().lower()
     return wanted in ("", "any") or printer.colour in (wanted, "any")
@@ -117,7 +126,9 @@ def _holds(printer: PrinterConfig, bbox_mm: list[float] | tuple[float, ...] | No
 
 def loaded_colours(fleet: FleetConfig, material: str) -> list[str]:
     """The colours of ``material`` the fleet has loaded, in the fleet file's order (``any`` left out)."""
-    return list(dict.fromkeys(p.colour for p in fleet.printers if p.material == material and p.colour != "any"))
+    return list(
+        dict.fromkeys(p.colour for p in fleet.printers if p.material == material and p.colour != "any")
+    )
 
 
 def canonical_colour(fleet: FleetConfig, colour: str) -> str:
@@ -125,7 +136,9 @@ def canonical_colour(fleet: FleetConfig, colour: str) -> str:
     ``black``); otherwise as given (lower case)."""
     wanted = colour.strip().lower()
     for loaded in dict.fromkeys(p.colour for p in fleet.printers):
-        if wanted == loaded or any(wanted == colour_name(loaded, translations(code)).lower() for code in SUPPORTED_LOCALES):
+        if wanted == loaded or any(
+            wanted == colour_name(loaded, translations(code)).lower() for code in SUPPORTED_LOCALES
+        ):
             return loaded
     return wanted
 
@@ -217,7 +230,13 @@ def estimate_upload(
 
 
 def estimate_copies(
-    path: Path, kind: FileKind, fleet: FleetConfig, data_dir: Path, *, single: UploadEstimate, copies: int,
+    path: Path,
+    kind: FileKind,
+    fleet: FleetConfig,
+    data_dir: Path,
+    *,
+    single: UploadEstimate,
+    copies: int,
     max_bytes: int,
 ) -> UploadEstimate:
     """The estimate for ``copies`` of a model on one plate, from the single-copy estimate ``single`` (made with
@@ -229,7 +248,9 @@ def estimate_copies(
     if copies == 1:
         return replace(single, copies=1, plate_sha256=None, plate_size=None)
     if kind is FileKind.GCODE:
-        return replace(single, copies=copies, fits=[], no_fit="gcode_copies", no_fit_params={"copies": copies})
+        return replace(
+            single, copies=copies, fits=[], no_fit="gcode_copies", no_fit_params={"copies": copies}
+        )
     holding = [p for p in fleet.printers if _holds(p, single.part_mm)]
     if single.part_mm is None or not holding:
         return replace(single, copies=copies)
@@ -265,7 +286,10 @@ def _gap_mm(printer: PrinterConfig) -> float:
 
 
 def _with_no_fit(
-    estimate: UploadEstimate, fleet: FleetConfig, needs: GcodeNeeds | None, single_fits: list[str] | None = None
+    estimate: UploadEstimate,
+    fleet: FleetConfig,
+    needs: GcodeNeeds | None,
+    single_fits: list[str] | None = None,
 ) -> UploadEstimate:
     """The estimate with the reason no printer fits (when none does)."""
     if estimate.fits:
@@ -280,7 +304,9 @@ def _with_no_fit(
         code = "colour" if any_colour and colour else "gcode"
         params.update(estimate.sliced_for or {}, loaded=sorted({p.colour for p in any_colour}))
     elif estimate.part_mm is not None and not any(_holds(p, estimate.part_mm) for p in fleet.printers):
-        largest = max(fleet.printers, key=lambda p: p.build_volume_mm[0] * p.build_volume_mm[1] * p.build_volume_mm[2])
+        largest = max(
+            fleet.printers, key=lambda p: p.build_volume_mm[0] * p.build_volume_mm[1] * p.build_volume_mm[2]
+        )
         code = "too_large"
         params.update(size=estimate.part_mm, largest=list(largest.build_volume_mm), printer=largest.name)
     elif not loaded:
@@ -307,17 +333,26 @@ def _size(values: list[float] | tuple[float, ...] | None) -> str:
 
 #: why no printer fits, by ``UploadEstimate.no_fit`` code (parameters rendered by :func:`no_fit_message`)
 NO_FIT_TEXTS: dict[str, str] = {
-    "too_large": N_("This model is %(size)s mm; the largest printer here (%(printer)s) takes %(largest)s mm. "
-                    "Scale it down or split it into parts."),
-    "too_many_copies": N_("%(copies)s copies do not fit on one bed here (at most %(most)s do). Ask for fewer copies."),
-    "gcode_copies": N_("A G-code file prints as it was sliced, once. For copies, upload the model (.stl) or put "
-                       "the copies on one plate in your slicer."),
+    "too_large": N_(
+        "This model is %(size)s mm; the largest printer here (%(printer)s) takes %(largest)s mm. "
+        "Scale it down or split it into parts."
+    ),
+    "too_many_copies": N_(
+        "%(copies)s copies do not fit on one bed here (at most %(most)s do). Ask for fewer copies."
+    ),
+    "gcode_copies": N_(
+        "A G-code file prints as it was sliced, once. For copies, upload the model (.stl) or put "
+        "the copies on one plate in your slicer."
+    ),
     "material": N_("No printer here has %(material)s loaded (loaded: %(loaded)s)."),
     "colour": N_("No printer here has %(what)s loaded (%(material)s here: %(loaded)s)."),
-    "gcode": N_("This G-code was sliced for %(sliced_for)s; no printer here is that printer with that filament "
-                "and nozzle. Upload the model (.stl) instead, or slice it for one of our printers."),
-    "too_large_for_material": N_("The printers with %(what)s are too small for this model (%(size)s mm): "
-                                 "%(printers)s."),
+    "gcode": N_(
+        "This G-code was sliced for %(sliced_for)s; no printer here is that printer with that filament "
+        "and nozzle. Upload the model (.stl) instead, or slice it for one of our printers."
+    ),
+    "too_large_for_material": N_(
+        "The printers with %(what)s are too small for this model (%(size)s mm): %(printers)s."
+    ),
 }
 
 
@@ -366,8 +401,16 @@ def sliced_for_text(sliced_for: dict[str, Any], t: gettext.NullTranslations, fmt
 
 
 def estimate_options(
-    path: Path, kind: FileKind, fleet: FleetConfig, data_dir: Path, *, material: str | None, colour: str | None,
-    copies: int, max_bytes: int, known: UploadEstimate | None = None,
+    path: Path,
+    kind: FileKind,
+    fleet: FleetConfig,
+    data_dir: Path,
+    *,
+    material: str | None,
+    colour: str | None,
+    copies: int,
+    max_bytes: int,
+    known: UploadEstimate | None = None,
 ) -> UploadEstimate:
     """The estimate of a stored upload printed with these options, reusing ``known`` where it already is one
     (for these options, or for one copy with this material and colour).

@@ -66,7 +66,9 @@ def plan_plate(
 
 
 def most_copies_on_one_bed(
-    part_mm: tuple[float, float, float], beds_mm: list[tuple[float, float, float]], gap_mm: float = DEFAULT_GAP_MM,
+    part_mm: tuple[float, float, float],
+    beds_mm: list[tuple[float, float, float]],
+    gap_mm: float = DEFAULT_GAP_MM,
     limit: int = 100,
 ) -> int:
     """How many copies of the part fit on the largest of ``beds_mm`` in one grid (0 if not even one)."""
@@ -82,7 +84,9 @@ def most_copies_on_one_bed(
     return min(best, limit)
 
 
-def write_plate(triangles: np.ndarray, layout: PlateLayout, path: Path, gap_mm: float = DEFAULT_GAP_MM) -> None:
+def write_plate(
+    triangles: np.ndarray, layout: PlateLayout, path: Path, gap_mm: float = DEFAULT_GAP_MM
+) -> None:
     """Write the copies of ``triangles`` (n, 3, 3) in the layout's grid as one binary STL, the plate's corner at
     the origin and its bottom on z = 0."""
     points = triangles.reshape(-1, 3)
@@ -98,4 +102,6 @@ def write_plate(triangles: np.ndarray, layout: PlateLayout, path: Path, gap_mm: 
         out.write(f"printfleet plate: {layout.copies} copies".encode().ljust(80, b" "))
         out.write(np.uint32(len(records)).tobytes())
         out.write(records.tobytes())
-    logger.debug("wrote a plate of %d copies (%d x %d) to %s", layout.copies, layout.columns, layout.rows, path)
+    logger.debug(
+        "wrote a plate of %d copies (%d x %d) to %s", layout.copies, layout.columns, layout.rows, path
+    )

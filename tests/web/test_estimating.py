@@ -31,7 +31,9 @@ def model(tmp_path: Path, x: float, y: float, z: float) -> Path:
 
 def test_copies_are_estimated_as_the_plate_they_print_on(tmp_path: Path) -> None:
     path = model(tmp_path, 20, 20, 10)
-    one = estimate_options(path, FileKind.STL, FLEET, tmp_path, material="PLA", colour=None, copies=1, max_bytes=MB)
+    one = estimate_options(
+        path, FileKind.STL, FLEET, tmp_path, material="PLA", colour=None, copies=1, max_bytes=MB
+    )
     three = estimate_options(path, FileKind.STL, FLEET, tmp_path, material="PLA", colour=None, copies=3,
                              max_bytes=MB, known=one)  # fmt: skip
     assert (one.copies, three.copies) == (1, 3)
@@ -49,13 +51,20 @@ def test_copies_are_estimated_as_the_plate_they_print_on(tmp_path: Path) -> None
 
 def test_copies_that_do_not_fit_one_bed_say_how_many_do(tmp_path: Path) -> None:
     path = model(tmp_path, 60, 60, 10)
-    nine = estimate_options(path, FileKind.STL, FLEET, tmp_path, material="PLA", colour=None, copies=9, max_bytes=MB)
+    nine = estimate_options(
+        path, FileKind.STL, FLEET, tmp_path, material="PLA", colour=None, copies=9, max_bytes=MB
+    )
     assert nine.fits == ["mk3s-1", "mk3s-2"] and nine.bbox_mm == [192, 192, 10]
     ten = estimate_options(path, FileKind.STL, FLEET, tmp_path, material="PLA", colour=None, copies=10,
                            max_bytes=MB)  # fmt: skip
     assert ten.fits == [] and ten.no_fit == "too_many_copies"
-    assert no_fit_text(ten, *EN) == "10 copies do not fit on one bed here (at most 9 do). Ask for fewer copies."
-    assert no_fit_text(ten, *DE) == "10 Kopien passen hier nicht auf ein Druckbett (höchstens 9). Wähle weniger Kopien."
+    assert (
+        no_fit_text(ten, *EN) == "10 copies do not fit on one bed here (at most 9 do). Ask for fewer copies."
+    )
+    assert (
+        no_fit_text(ten, *DE)
+        == "10 Kopien passen hier nicht auf ein Druckbett (höchstens 9). Wähle weniger Kopien."
+    )
     assert no_fit_text(nine, *EN) is None
 
 
@@ -64,16 +73,22 @@ def test_a_plate_larger_than_the_upload_limit_is_refused(tmp_path: Path) -> None
 
     path = model(tmp_path, 5, 5, 5)  # 12 triangles: 684 bytes
     with pytest.raises(UserError, match="100 copies"):
-        estimate_options(path, FileKind.STL, FLEET, tmp_path, material="PLA", colour=None, copies=100, max_bytes=20_000)
+        estimate_options(
+            path, FileKind.STL, FLEET, tmp_path, material="PLA", colour=None, copies=100, max_bytes=20_000
+        )
 
 
 def test_a_model_too_large_for_every_printer(tmp_path: Path) -> None:
     huge = estimate_upload(model(tmp_path, 300, 40, 20), FileKind.STL, FLEET, material="PLA")
     assert huge.fits == [] and huge.no_fit == "too_large"
-    assert no_fit_text(huge, *EN) == ("This model is 300 × 40 × 20 mm; the largest printer here (Prusa MK3S #1) takes "
-                                      "250 × 210 × 210 mm. Scale it down or split it into parts.")
-    assert no_fit_text(huge, *DE) == ("Dieses Modell ist 300 × 40 × 20 mm groß; der größte Drucker hier (Prusa MK3S #1) "
-                                      "schafft 250 × 210 × 210 mm. Verkleinere es oder teile es in Stücke.")
+    assert no_fit_text(huge, *EN) == (
+        "This model is 300 × 40 × 20 mm; the largest printer here (Prusa MK3S #1) takes "
+        "250 × 210 × 210 mm. Scale it down or split it into parts."
+    )
+    assert no_fit_text(huge, *DE) == (
+        "Dieses Modell ist 300 × 40 × 20 mm groß; der größte Drucker hier (Prusa MK3S #1) "
+        "schafft 250 × 210 × 210 mm. Verkleinere es oder teile es in Stücke."
+    )
 
 
 def test_material_and_colour_not_loaded(tmp_path: Path) -> None:

@@ -20,7 +20,11 @@ def test_the_grid_fits_the_most_beds_then_is_square() -> None:
     assert (layout.columns, layout.rows, layout.size_mm) == (2, 2, (46.0, 46.0, 10.0))
     # 4 parts in a row (218 mm) would fit only the MK3S
     long = plan_plate((50.0, 40.0, 5.0), 4, [MK3S, MINI])
-    assert long.size_mm == (106.0, 86.0, 5.0)  # 2 x 2 fits both (and is squarer than 1 x 4, which fits both too)
+    assert long.size_mm == (
+        106.0,
+        86.0,
+        5.0,
+    )  # 2 x 2 fits both (and is squarer than 1 x 4, which fits both too)
     wide = plan_plate((120.0, 30.0, 5.0), 4, [MK3S, MINI])
     assert (wide.columns, wide.rows) == (1, 4) and wide.size_mm == (120.0, 138.0, 5.0)  # fits both beds
 
@@ -29,7 +33,9 @@ def test_most_copies_on_one_bed() -> None:
     assert most_copies_on_one_bed((60.0, 60.0, 10.0), [MK3S]) == 9  # 3 x 3, 6 mm apart
     assert most_copies_on_one_bed((60.0, 60.0, 10.0), [MINI]) == 4
     assert most_copies_on_one_bed((300.0, 60.0, 10.0), [MK3S, MINI]) == 0
-    assert most_copies_on_one_bed((200.0, 10.0, 10.0), [MK3S]) == 16  # turned: 16 side by side along the 250 mm
+    assert (
+        most_copies_on_one_bed((200.0, 10.0, 10.0), [MK3S]) == 16
+    )  # turned: 16 side by side along the 250 mm
 
 
 def test_the_plate_stl_holds_every_copy_apart(tmp_path: Path) -> None:
