@@ -94,7 +94,8 @@ class Formatter:
         local = value.astimezone(self.tz)
         if local.date() == today:
             return dates.format_time(value, "short", tzinfo=self.tz, locale=self.locale)
-        return dates.format_skeleton("EEEdMMMHm", value, tzinfo=self.tz, locale=self.locale)
+        day = dates.format_skeleton("MMMEd", value, tzinfo=self.tz, locale=self.locale)  # no date+time skeleton
+        return f"{day} {dates.format_time(value, 'short', tzinfo=self.tz, locale=self.locale)}"
 
     def number(self, value: float | None, digits: int = 0) -> str:
         """A number with the locale's separators."""

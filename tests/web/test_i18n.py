@@ -296,7 +296,8 @@ class VisibleText(html.parser.HTMLParser):
     """The text a person sees on a page: text nodes, the attributes read out or shown (alt, title,
     placeholder, aria-label, data-label, button values) and the texts the page's script shows (``pf-i18n``)."""
 
-    ATTRIBUTES = frozenset({"alt", "title", "placeholder", "aria-label", "data-label", "value", "data-confirm"})
+    ATTRIBUTES = frozenset({"alt", "title", "placeholder", "aria-label", "data-label", "value", "data-confirm",
+                            "data-ask", "data-ask-label", "data-ask-ok"})  # the page's own dialog (pages)
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)

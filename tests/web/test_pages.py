@@ -160,3 +160,121 @@ def test_job_lookup_and_wall_qr_code(client: TestClient, actors: dict[str, Actor
     assert found.status_code == 303 and found.headers["location"] == f"/j/{job['code']}"
     wall = client.get("/wall")
     assert "<svg" in wall.text and "http://testserver/j" in wall.text
+
+
+def _visible(page: str) -> str:
+    from tests.web.test_i18n import visible_text
+
+    return " ".join(visible_text(page))
+
+
+def test_someone_elses_job_is_an_error_page_in_german_with_the_signed_in_header(client: TestClient,
+                                                                                 actors: dict[str, Actor]) -> None:
+    theirs = upload_job(client, actors["maker_b"], name="secret-thing.stl")
+    login(client, "maker-a")
+    page = client.get(f"/me/jobs/{theirs['id']}?lang=de")
+    assert page.status_code == 404
+    text = _visible(page.text)
+    assert "Abmelden (maker-a)" in text and "Anmelden" not in text.replace("Abmelden", "")
+    assert "does not exist" not in text and "gibt es nicht" in text
+    assert "secret-thing" not in page.text
+
+
+def test_the_upload_form_offers_what_the_fleet_has_loaded(client: TestClient, actors: dict[str, Actor]) -> None:
+    import html
+    import json
+    import re
+
+    login(client, "maker-a")
+    page = client.get("/me?lang=de").text
+    materials = re.findall(r'<option value="([A-Z]+)">', page)
+    assert materials == ["PLA", "PETG"]  # the commonest (first loaded) first, not the alphabetically first
+    colours = json.loads(html.unescape(re.search(r"data-colours='([^']*)'", page).group(1)))
+    assert colours["PLA"] == [{"value": "black", "name": "schwarz"}, {"value": "white", "name": "weiß"}]
+    assert colours["PETG"] == [{"value": "orange", "name": "orange"}, {"value": "black", "name": "schwarz"}]
+    assert '<option value="black">schwarz</option>' in page  # the first material's colours, in German
+    assert 'name="colour" placeholder' not in page  # no free text
+
+
+def test_the_job_page_shows_copies_cost_printer_names_and_the_bed_it_clears(
+    web_settings, actors: dict[str, Actor], tmp_path
+) -> None:
+    import datetime as dt
+    from pathlib import Path
+
+    from printfleet import db
+    from printfleet.models import Job, JobStatus, Printer
+    from printfleet.web.app import create_app
+
+    fleet = tmp_path / "priced.yaml"
+    shipped = Path(web_settings.config).read_text()
+    fleet.write_text(shipped.replace("profile: profiles/", f"profile: {Path(web_settings.config).parent}/profiles/")
+                     .replace("closing_margin_min: 15", "closing_margin_min: 15\n  price_per_g: 0.05"))
+    with TestClient(create_app(web_settings.model_copy(update={"config": fleet}))) as client:
+        job = upload_job(client, actors["maker_a"], material="PLA", copies="3")
+        login(client, "maker-a")
+        text = _visible(client.get(f"/me/jobs/{job['id']}?lang=de").text)
+        assert "3, zusammen auf einer Platte gedruckt" in text
+        assert "Prusa MK3S #1, Prusa MK3S #2" in text and "mk3s-1" not in text
+        cost = f"{job['estimate']['filament_g'] * 0.05:.2f}".replace(".", ",")
+        assert f"Kosten {cost} EUR" in text
+        engine = db.make_engine(web_settings.effective_database_url)
+        with db.session_scope(engine) as session:
+            row = session.get(Job, job["id"])
+            now = dt.datetime.now(dt.UTC)
+            row.status, row.printer_id, row.started_at, row.finished_at = JobStatus.DONE, "mk3s-2", now, now
+            session.add(row)
+            printer = session.get(Printer, "mk3s-2")
+            printer.bed_clear = False
+            session.add(printer)
+        engine.dispose()
+        text = _visible(client.get(f"/me/jobs/{job['id']}?lang=de").text)
+        assert "das Druckbett von Prusa MK3S #2 als frei gemeldet" in text and "Ich habe ihn abgeholt" in text
+
+
+def test_staff_console_acts_by_state_with_reasons_notes_pickup_and_history(client: TestClient,
+                                                                         actors: dict[str, Actor],
+                                                                         web_settings) -> None:
+    import datetime as dt
+    import re
+
+    from printfleet import db
+    from printfleet.models import Job, JobStatus
+
+    queued = upload_job(client, actors["maker_a"], name="queued.stl", note="bitte in Rot")
+    done = upload_job(client, actors["maker_b"], name="done.stl")
+    waiting = upload_job(client, actors["maker_b"], name="waiting.stl", note="für den Kurs")
+    engine = db.make_engine(web_settings.effective_database_url)
+    with db.session_scope(engine) as session:
+        row = session.get(Job, done["id"])
+        now = dt.datetime.now(dt.UTC)
+        row.status, row.printer_id, row.started_at, row.finished_at = JobStatus.DONE, "mk3s-1", now, now
+        session.add(row)
+        row = session.get(Job, waiting["id"])
+        row.status = JobStatus.AWAITING_APPROVAL
+        session.add(row)
+    engine.dispose()
+    csrf = login(client, "staff")
+    page = client.get("/staff?lang=de").text
+
+    def row_of(job: dict) -> str:
+        return re.search(rf'<tr data-job="{job["id"]}">.*?</tr>', page, re.DOTALL).group(0)
+
+    assert "bitte in Rot" in row_of(queued) and "für den Kurs" in row_of(waiting)  # the note column
+    assert "/approve" in row_of(waiting) and "/reject" in row_of(waiting) and "/cancel" not in row_of(waiting)
+    assert "/cancel" in row_of(queued) and "/approve" not in row_of(queued) and "/collected" not in row_of(queued)
+    assert "/collected" in row_of(done) and "/cancel" not in row_of(done)
+    reject = re.search(r'<button data-post="[^"]*/reject"[^>]*>', row_of(waiting)).group(0)
+    assert f'data-ask="Auftrag {waiting["code"]} ablehnen"' in reject and "data-ask-required" in reject
+    assert "data-ask-required" in re.search(r'<button data-post="[^"]*/cancel"[^>]*>', row_of(queued)).group(0)
+    assert "window.prompt" not in client.get("/static/app.js").text
+    # cancel with a reason; the history says who did what, in words
+    cancelled = client.post(f"/api/jobs/{queued['id']}/cancel", headers={"X-CSRF-Token": csrf},
+                            json={"reason": "Datei ist kaputt"})
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    collected = client.post(f"/api/jobs/{done['id']}/collected", headers={"X-CSRF-Token": csrf})
+    assert collected.status_code == 200 and collected.json()["status"] == "collected"
+    history = _visible(re.search(r'<section class="card" id="history">.*?</section>',
+                                 client.get("/staff?lang=de").text, re.DOTALL).group(0))
+    assert "Datei ist kaputt" in history and "staff" in history
+    assert "queued.stl hochgeladen" in history and "system:" not in history

@@ -7,6 +7,7 @@ posts the actions to the JSON API with the CSRF token, and follows ``/events`` (
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Annotated
 from urllib.parse import quote, urlsplit
@@ -20,16 +21,20 @@ from sqlmodel import col, select
 
 from printfleet.accounts import verify_password
 from printfleet.errors import Forbidden
-from printfleet.models import Job, JobEvent, JobStatus, User
+from printfleet.models import Job, JobStatus, User
+from printfleet.queue.history import history
 from printfleet.queue.lifecycle import ENDED
 from printfleet.texts import N_
 from printfleet.web.auth import SESSION_COOKIE, SESSION_MAX_AGE_S
 from printfleet.web.deps import FleetDep, HubDep, LangDep, OptionalUser, SessionDep, SettingsDep, is_staff
-from printfleet.web.estimating import fitting_printers
+from printfleet.web.estimating import job_fits, loaded_colours
 from printfleet.web.i18n import LANG_COOKIE, normalise_locale
 from printfleet.web.pages import render
 from printfleet.web.present import job_public
-from printfleet.web.routes.jobs import JobId, visible_job
+from printfleet.web.queueview import loaded_materials
+from printfleet.web.reasons import colour_name
+from printfleet.web.routes.jobs import JobId, clears_bed, visible_job
+from printfleet.web.schemas import JobPublic
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +44,8 @@ router = APIRouter(include_in_schema=False)
 MAX_LOGIN_FAILURES = 10
 LOGIN_FAIL_WINDOW_S = 15 * 60
 LOGIN_FAIL_KEY = "printfleet:web:login-failures:"
+#: a job page shows the job's whole history (a long print with pauses and requeues has a few dozen entries)
+JOB_HISTORY_LIMIT = 1000
 
 
 def _safe_next(value: str | None, default: str = "/") -> str:
@@ -140,28 +147,32 @@ def read_my_page(request: Request, session: SessionDep, user: OptionalUser, lang
         return _login_redirect(request)
     rows = session.exec(select(Job).where(Job.owner_id == user.id).order_by(col(Job.id).desc()).limit(50)).all()
     jobs = [job_public(job, user, hub.view, lang.t, lang.fmt) for job in rows]
-    materials = sorted({p.material for p in fleet.printers})
-    return render(request, lang, "me.html", user=user, jobs=jobs, materials=materials,
+    materials = loaded_materials(fleet)
+    colours = {m: [{"value": c, "name": colour_name(c, lang.t)} for c in loaded_colours(fleet, m)] for m in materials}
+    return render(request, lang, "me.html", user=user, jobs=jobs, materials=materials, colours=colours,
                   max_upload_mb=settings.max_upload_mb)
 
 
 @router.get("/me/jobs/{job_id}")
 def read_my_job(request: Request, job_id: JobId, session: SessionDep, user: OptionalUser, lang: LangDep, hub: HubDep,
-                fleet: FleetDep) -> Response:
-    """One job: estimate, preview, status and actions."""
+                fleet: FleetDep, settings: SettingsDep) -> Response:
+    """One job: estimate (all copies, which printers can take it, cost), preview, status, actions and history."""
     if user is None:
         return _login_redirect(request)
     job, owner = visible_job(session, job_id, user)
-    public = job_public(job, owner, hub.view, lang.t, lang.fmt)
-    fits = fitting_printers(fleet, job.bbox_mm, job.material, job.colour)
-    events = session.exec(select(JobEvent).where(JobEvent.job_id == job.id).order_by(col(JobEvent.id))).all()
-    return render(request, lang, "job.html", user=user, job=public, fits=fits, events=events,
-                  can_approve=is_staff(user))
+    public = job_public(job, owner, hub.view, lang.t, lang.fmt, fleet=fleet, fits=job_fits(fleet, settings.data_dir, job))
+    printer_name = next((p.name for p in fleet.printers if p.id == job.printer_id), job.printer_id)
+    picking_up_clears = job.status is JobStatus.DONE and clears_bed(session, fleet, job)
+    return render(request, lang, "job.html", user=user, job=public, owner=owner,
+                  events=history(session, job_id=job.id, limit=JOB_HISTORY_LIMIT),
+                  can_approve=is_staff(user), clears_bed=printer_name if picking_up_clears else None,
+                  printer_name=printer_name)
 
 
 @router.get("/staff")
-def read_staff_console(request: Request, session: SessionDep, user: OptionalUser, lang: LangDep, hub: HubDep) -> Response:
-    """Printer grid, approval inbox, queue and recent history."""
+def read_staff_console(request: Request, session: SessionDep, user: OptionalUser, lang: LangDep, hub: HubDep,
+                       fleet: FleetDep) -> Response:
+    """Printer cards, approval inbox, queue, prints ready for pickup and recent history (jobs and printers)."""
     if user is None:
         return _login_redirect(request)
     if not is_staff(user):
@@ -171,20 +182,25 @@ def read_staff_console(request: Request, session: SessionDep, user: OptionalUser
         select(Job, User).join(User, col(User.id) == Job.owner_id)
         .where(Job.status == JobStatus.AWAITING_APPROVAL).order_by(col(Job.id))
     ).all()
-    inbox_public = [(job_public(job, owner, hub.view, lang.t, lang.fmt), owner) for job, owner in inbox]
+    def public(rows: Sequence[tuple[Job, User]]) -> list[tuple[JobPublic, User]]:
+        return [(job_public(job, owner, hub.view, lang.t, lang.fmt, fleet=fleet), owner) for job, owner in rows]
+
+    inbox_public = public(inbox)
     active = session.exec(
         select(Job, User).join(User, col(User.id) == Job.owner_id)
         .where(col(Job.status).not_in(list(ENDED) + [JobStatus.AWAITING_APPROVAL]))
         .order_by(col(Job.id))
     ).all()
-    active_public = [(job_public(job, owner, hub.view, lang.t, lang.fmt), owner) for job, owner in active]
+    active_public = public(active)
     active_public.sort(key=lambda item: (item[0].queue_position is None, item[0].queue_position or 0, item[0].id))
-    history = session.exec(
-        select(JobEvent, Job).join(Job, col(Job.id) == JobEvent.job_id)
-        .where(JobEvent.kind == "transition").order_by(col(JobEvent.id).desc()).limit(30)
+    pickup = session.exec(
+        select(Job, User).join(User, col(User.id) == Job.owner_id)
+        .where(Job.status == JobStatus.DONE).order_by(col(Job.finished_at).desc()).limit(50)
     ).all()
+    printer_names = {p.id: p.name for p in fleet.printers}
     return render(request, lang, "staff.html", user=user, printers=hub.printers(), inbox=inbox_public,
-                  active=active_public, history=history)
+                  active=active_public, pickup=public(pickup), history=history(session, limit=30),
+                  printer_names=printer_names)
 
 
 @router.get("/wall")
