@@ -1,13 +1,15 @@
-"""Live state of one web process: the printer board, the queue view and Server-Sent Events.
+"""Live state of one web process: the printer cards, the queue view and Server-Sent Events.
 
 One task per process follows the state store's change announcements (Redis pub/sub,
-:data:`printfleet.store.STATE_CHANGED_CHANNEL`) and :data:`JOBS_CHANGED_CHANNEL`; it keeps every printer's
-public JSON pre-encoded (``GET /api/printers`` returns the joined bytes) and pushes each change to the
-connected pages. Pages never poll the database: the queue view is recomputed once per process when a job
-changes (announced, or seen by a cheap signature check every few seconds for writers that do not announce).
+:data:`printfleet.store.STATE_CHANGED_CHANNEL`) and :data:`JOBS_CHANGED_CHANNEL`. For every printer it keeps
+the card (:func:`printfleet.web.cards.printer_card`), its JSON pre-encoded (``GET /api/printers`` returns the
+joined bytes) and its HTML fragment per language and variant, rendered when what the card shows changed and
+only for the languages and variants pages use; each change goes to the connected pages. Pages never poll the
+database: the queue view is recomputed once per process when a job changes (announced, or seen by a cheap
+signature check every few seconds for writers that do not announce).
 
-Each SSE client has a small mailbox keyed by printer, so a slow client gets the newest state of each
-printer rather than an ever-growing backlog.
+Each SSE client has a small mailbox keyed by printer, so a slow client gets the newest card of each printer
+rather than an ever-growing backlog.
 """
 
 from __future__ import annotations
@@ -19,25 +21,37 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import redis
 import redis.asyncio as aioredis
+from markupsafe import Markup
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from printfleet import db
-from printfleet.config import FleetConfig, PrinterConfig
-from printfleet.models import JobStatus, Printer
+from printfleet.config import FleetConfig
+from printfleet.models import JobStatus
 from printfleet.queue.dispatch import JOBS_CHANGED_CHANNEL
-from printfleet.state import PrinterState, PrinterStatus, StateFormatError
+from printfleet.state import PrinterState, StateFormatError
 from printfleet.store import STATE_CHANGED_CHANNEL, StateStore
+from printfleet.web.cards import (
+    PrinterCard,
+    card_language,
+    newest_pickup,
+    printer_card,
+    render_card,
+    shows_the_same,
+)
 from printfleet.web.queueview import FleetView, JobBrief, compute_view, job_signature
 
 logger = logging.getLogger(__name__)
 
 SIGNATURE_CHECK_S = 2.0
 FORCED_REFRESH_S = 30.0
+#: the queue (positions, expected starts) is planned again at most this often; the cards follow at once
+PLAN_MIN_INTERVAL_S = 1.0
 HEARTBEAT_S = 15.0
 RECONNECT_S = 1.0
 STOP_WAIT_S = 5.0
@@ -47,43 +61,6 @@ WALL_PICKUP_LIMIT = 20
 
 def _iso(ts: float | None) -> str | None:
     return None if ts is None else dt.datetime.fromtimestamp(ts, dt.UTC).isoformat()
-
-
-def _temp(state: PrinterState | None, *heaters: str) -> dict[str, float | None] | None:
-    if state is None:
-        return None
-    for heater in heaters:
-        temp = state.temp(heater)
-        if temp is not None:
-            return {"actual": temp.actual, "target": temp.target}
-    return None
-
-
-def printer_public(cfg: PrinterConfig, state: PrinterState | None, row: Printer | None, job: JobBrief | None) -> dict[str, Any]:
-    """What anyone may see of a printer: no address, no API key, no file or user name."""
-    status = state.status.value if state is not None else PrinterStatus.OFFLINE.value
-    progress = state.job.fraction if state is not None and state.job is not None else None
-    remaining = state.job.remaining_s if state is not None and state.job is not None else None
-    eta = state.eta if state is not None else None
-    return {
-        "id": cfg.id,
-        "name": cfg.name,
-        "status": status,
-        "maintenance": bool(row.maintenance) if row is not None else False,
-        "bed_clear": bool(row.bed_clear) if row is not None else True,
-        "material": cfg.material,
-        "colour": cfg.colour,
-        "nozzle_mm": cfg.nozzle_mm,
-        "build_volume_mm": list(cfg.build_volume_mm),
-        "progress": progress,
-        "remaining_s": remaining,
-        "eta": eta.isoformat() if eta is not None else None,
-        "nozzle_temp": _temp(state, "tool0", "nozzle", "tool"),
-        "bed_temp": _temp(state, "bed"),
-        "error": state.error if state is not None else None,
-        "observed_at": state.observed_at.isoformat() if state is not None else None,
-        "job": {"id": job.id, "code": job.code, "nickname": job.nickname, "status": job.status.value} if job else None,
-    }
 
 
 async def wait_event(event: asyncio.Event, timeout_s: float) -> bool:
@@ -109,12 +86,35 @@ def sse_event(event: str, data: bytes) -> bytes:
     return b"event: " + event.encode() + b"\ndata: " + data + b"\n\n"
 
 
+@dataclass(frozen=True)
+class StreamFilter:
+    """What one page follows.
+
+    ``variant`` ``None``: printer events carry the card's JSON only; ``wall``/``staff``: also its HTML fragment
+    in ``lang`` (and the wall gets its queue and pickup lists as HTML, ``lists``, instead of ``jobs``).
+    ``printer``: that printer's events only. ``code``: the ``jobs`` event holds that job only, and printer
+    events come only for ``printer`` (none without it).
+    """
+
+    lang: str = "en"
+    variant: str | None = None
+    printer: str | None = None
+    code: str | None = None
+
+    def wants(self, printer_id: str) -> bool:
+        """Whether printer events of ``printer_id`` go to this page."""
+        if self.printer is not None:
+            return printer_id == self.printer
+        return self.code is None
+
+
 class SseClient:
     """One connected page: the newest pending event per key, and a flag that wakes its writer."""
 
-    __slots__ = ("pending", "wake")
+    __slots__ = ("filter", "pending", "wake")
 
-    def __init__(self) -> None:
+    def __init__(self, stream_filter: StreamFilter | None = None) -> None:
+        self.filter = stream_filter or StreamFilter()
         self.pending: dict[str, bytes] = {}
         self.wake = asyncio.Event()
 
@@ -132,7 +132,7 @@ class SseClient:
 
 
 class LiveHub:
-    """Printer board, queue view and SSE fan-out of one web process."""
+    """Printer cards, queue view and SSE fan-out of one web process."""
 
     def __init__(self, fleet: FleetConfig, engine: Engine, redis_url: str) -> None:
         self.fleet = fleet
@@ -142,20 +142,33 @@ class LiveHub:
         self.states: dict[str, PrinterState] = {}
         self.view = FleetView(now=time.time())
         self.clients: set[SseClient] = set()
+        self._groups: dict[tuple[str, str | None], set[SseClient]] = {}
         self.connected = False
         self.dispatch_latency_observer: Callable[[float], None] | None = None
-        self._public: dict[str, dict[str, Any]] = {}
-        self._fragments: dict[str, bytes] = {}
+        self.cards: dict[str, PrinterCard] = {}
+        self._public: dict[str, dict[str, Any] | None] = {}  # None: changed, encoded again when asked for
+        self._json: dict[str, bytes | None] = {}
+        self._html: dict[tuple[str, str], dict[str, tuple[tuple[object, ...], Markup]]] = {}
+        self._sent: dict[tuple[str, str | None], dict[str, tuple[object, ...]]] = {}  # what each page group shows
+        self._stale: set[str] = set()  # cards whose JSON lags their state by readings the card does not show
         self._body: bytes | None = None
+        self._pickup: dict[str, JobBrief] = {}
+        self._jobs: dict[str, Any] = {}
         self._jobs_payload = b"{}"
-        self._view_dirty = asyncio.Event()
+        self._lists: dict[str, bytes] = {}
+        self._lists_html: dict[str, dict[str, Markup]] = {}
+        self._view_dirty = asyncio.Event()  # jobs or printer rows changed: read them again, then plan
+        self._plan_due = False  # the queue should be planned again (at most every PLAN_MIN_INTERVAL_S)
+        self._reads = 0  # database reads started; a view applies only over older ones
+        self._applied = 0
         self._signature: tuple[object, ...] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._printing_seen: set[int] = set()
+        now = time.time()
         for printer_id in self.configs:
-            self._set_printer(printer_id)
-        self._jobs_payload = _encode(self._jobs_public())
+            self._set_card(printer_id, now)
+        self._set_jobs()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -182,52 +195,119 @@ class LiveHub:
                 logger.warning("background task %s did not stop within %.0f s", task.get_name(), STOP_WAIT_S)
         self._tasks = []
 
-    # ------------------------------------------------------------------ printers
+    # ------------------------------------------------------------------ printer cards
 
-    def _set_printer(self, printer_id: str) -> bytes | None:
-        """Rebuild one printer's public form; return its encoding when it changed."""
+    def _set_card(self, printer_id: str, now: float) -> bool:
+        """Derive one printer's card again; True when it changed."""
         cfg = self.configs.get(printer_id)
         if cfg is None:
-            return None
-        public = printer_public(cfg, self.states.get(printer_id), self.view.printer_rows.get(printer_id),
-                                self.view.on_printer.get(printer_id))
-        if self._public.get(printer_id) == public:
-            return None
-        self._public[printer_id] = public
-        encoded = _encode(public)
-        self._fragments[printer_id] = encoded
+            return False
+        self._stale.discard(printer_id)
+        view = self.view
+        card = printer_card(cfg, self.states.get(printer_id), row=view.printer_rows.get(printer_id),
+                            job=view.on_printer.get(printer_id), pickup=self._pickup.get(printer_id), now=now)
+        if self.cards.get(printer_id) == card:
+            return False
+        self.cards[printer_id] = card
+        self._public[printer_id] = None
+        self._json[printer_id] = None
         self._body = None
-        return encoded
+        return True
+
+    def card_html(self, printer_id: str, lang: str, variant: str) -> Markup:
+        """One printer's card fragment, rendered again only when what it shows changed."""
+        cache = self._html.get((lang, variant))
+        if cache is None:
+            cache = self._html[(lang, variant)] = {}
+        card = self.cards[printer_id]
+        key = card.display_key()
+        hit = cache.get(printer_id)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        html = render_card(card, lang, variant, self.fleet.site, now=time.time())
+        cache[printer_id] = (key, html)
+        return html
+
+    def cards_html(self, lang: str, variant: str) -> list[Markup]:
+        """Every printer's card fragment, in fleet order (the wall and the staff console)."""
+        return [self.card_html(printer_id, lang, variant) for printer_id in self.configs]
 
     def printers_body(self) -> bytes:
-        """``GET /api/printers``: the public list, encoded once per change."""
+        """``GET /api/printers``: every card's JSON, encoded once per change."""
         body = self._body
         if body is None:
-            body = b"[" + b",".join(self._fragments[p] for p in self.configs) + b"]"
+            body = b"[" + b",".join(self.printer_json(p) for p in self.configs) + b"]"
             self._body = body
         return body
 
+    def printer_json(self, printer_id: str) -> bytes:
+        """One printer's card, encoded (as in :meth:`printers_body`)."""
+        encoded = self._json.get(printer_id)
+        if encoded is None:
+            encoded = self._json[printer_id] = _encode(self._public_of(printer_id))
+        return encoded
+
+    def _public_of(self, printer_id: str) -> dict[str, Any]:
+        if printer_id in self._stale:
+            self._set_card(printer_id, time.time())  # shows the same: nothing to push
+        public = self._public.get(printer_id)
+        if public is None:
+            public = self._public[printer_id] = self.cards[printer_id].public()
+        return public
+
     def printer(self, printer_id: str) -> dict[str, Any] | None:
-        """One printer's public form."""
-        return self._public.get(printer_id)
+        """One printer's card as JSON."""
+        return self._public_of(printer_id) if printer_id in self.cards else None
 
     def printers(self) -> list[dict[str, Any]]:
-        """Every printer's public form, in fleet order."""
-        return [self._public[p] for p in self.configs]
+        """Every printer's card as JSON, in fleet order."""
+        return [self._public_of(p) for p in self.configs]
+
+    def _printer_event(self, printer_id: str, lang: str, variant: str | None) -> bytes:
+        encoded = self.printer_json(printer_id)
+        if variant is None:
+            return sse_event("printer", encoded)
+        html = self.card_html(printer_id, lang, variant)
+        return sse_event("printer", encoded[:-1] + b',"html":' + _encode(str(html)) + b"}")
+
+    def _push_cards(self, printer_ids: list[str]) -> None:
+        """Send changed cards to the pages that follow them, when what the card shows changed (each fragment
+        rendered once per language and variant)."""
+        if not printer_ids:
+            return
+        for (lang, variant), clients in self._groups.items():
+            sent = self._sent.setdefault((lang, variant), {})
+            for printer_id in printer_ids:
+                if not any(client.filter.wants(printer_id) for client in clients):
+                    sent.pop(printer_id, None)  # nobody here has it; whoever comes gets it in their snapshot
+                    continue
+                key = self.cards[printer_id].display_key()
+                if sent.get(printer_id) == key:
+                    continue
+                sent[printer_id] = key
+                event = self._printer_event(printer_id, lang, variant)
+                for client in clients:
+                    if client.filter.wants(printer_id):
+                        client.offer("p:" + printer_id, event)
 
     def on_state(self, state: PrinterState) -> None:
-        """Take an announced state: update the board and tell the pages."""
+        """Take an announced state: update the card and tell the pages."""
         if state.printer_id not in self.configs:
             return
         old = self.states.get(state.printer_id)
         if old is not None and state.observed_at < old.observed_at:
             return
         self.states[state.printer_id] = state
-        encoded = self._set_printer(state.printer_id)
-        if encoded is not None:
-            self.broadcast("p:" + state.printer_id, sse_event("printer", encoded))
+        card = self.cards.get(state.printer_id)
+        if card is not None and shows_the_same(card, old, state):
+            self._stale.add(state.printer_id)  # its JSON is derived again when asked for
+            self._public[state.printer_id] = self._json[state.printer_id] = None
+            self._body = None
+            return
+        if self._set_card(state.printer_id, time.time()):
+            self._push_cards([state.printer_id])
         if old is None or old.status != state.status:
-            self._view_dirty.set()
+            self._plan_due = True  # start estimates depend on what printers do
 
     # ------------------------------------------------------------------ jobs
 
@@ -250,28 +330,41 @@ class LiveHub:
         return compute_view(session, self.fleet, dict(self.states))
 
     async def refresh_view(self) -> None:
-        """Recompute the queue view from the database and push what changed."""
+        """Read the jobs and plan the queue, then push what changed (planning 1,000 printers takes a second)."""
+        await self._refresh(plan_queue=True)
+
+    async def refresh_cards(self) -> None:
+        """Read the printer rows, the jobs on the printers and those ready for pickup (not the queue), then push
+        what changed: fast, so a cleared bed or a finished print reaches the screens at once."""
+        await self._refresh(plan_queue=False)
+
+    async def _refresh(self, *, plan_queue: bool) -> None:
+        self._reads += 1
+        read = self._reads
         states = dict(self.states)
         try:
-            view, signature = await asyncio.to_thread(self._compute, states)
+            view, signature = await asyncio.to_thread(self._compute, states, plan_queue)
         except Exception as exc:  # noqa: BLE001 - database briefly unavailable: keep the last view
             logger.warning("could not refresh the queue view: %s", exc)
             return
-        self._signature = signature
-        self._observe_dispatch(view)
-        self.view = view
-        for printer_id in self.configs:
-            encoded = self._set_printer(printer_id)
-            if encoded is not None:
-                self.broadcast("p:" + printer_id, sse_event("printer", encoded))
-        payload = _encode(self._jobs_public())
-        if payload != self._jobs_payload:
-            self._jobs_payload = payload
-            self.broadcast("jobs", sse_event("jobs", payload))
+        fresher = read > self._applied
+        if not fresher and not plan_queue:
+            return  # a newer read is already shown
+        if fresher:
+            self._applied = read
+            self._signature = signature
+        if plan_queue:
+            self._observe_dispatch(view)
+        self.view = _merged(printers=view if fresher else self.view, queue=view if plan_queue else self.view)
+        self._pickup = newest_pickup(self.view.pickup)
+        now = time.time()
+        self._push_cards([printer_id for printer_id in self.configs if self._set_card(printer_id, now)])
+        if self._set_jobs():
+            self._push_jobs()
 
-    def _compute(self, states: dict[str, PrinterState]) -> tuple[FleetView, tuple[object, ...]]:
+    def _compute(self, states: dict[str, PrinterState], plan_queue: bool) -> tuple[FleetView, tuple[object, ...]]:
         with db.session_scope(self.engine) as session:
-            return compute_view(session, self.fleet, states), job_signature(session)
+            return compute_view(session, self.fleet, states, plan_queue=plan_queue), job_signature(session)
 
     def _signature_now(self) -> tuple[object, ...]:
         with db.session_scope(self.engine) as session:
@@ -297,6 +390,7 @@ class LiveHub:
                 "position": brief.position,
                 "start_at": _iso(brief.start_at),
                 "printer": names.get(brief.printer_id or "") if brief.status is not JobStatus.QUEUED else None,
+                "printer_id": brief.printer_id if brief.status is not JobStatus.QUEUED else None,
             }
         return {
             "queue": [
@@ -312,9 +406,55 @@ class LiveHub:
             "codes": codes,
         }
 
+    def _set_jobs(self) -> bool:
+        """Rebuild the jobs part from the view; True when it changed."""
+        jobs = self._jobs_public()
+        payload = _encode(jobs)
+        if payload == self._jobs_payload:
+            return False
+        self._jobs, self._jobs_payload = jobs, payload
+        self._lists, self._lists_html = {}, {}
+        return True
+
     def jobs_payload(self) -> bytes:
-        """The wall's jobs part (queue, pickup, status by code), encoded."""
+        """The jobs part (queue, pickup, status by code), encoded."""
         return self._jobs_payload
+
+    def _job_payload(self, code: str) -> bytes:
+        return _encode({"codes": {code: self._jobs["codes"].get(code)}})
+
+    def wall_lists(self, lang: str) -> dict[str, Markup]:
+        """The wall's queue and pickup lists as HTML in one language (rendered once per change)."""
+        lists = self._lists_html.get(lang)
+        if lists is None:
+            language = card_language(lang, self.fleet.site)
+            macros = language.template.environment.get_template("_wall_lists.html").module
+            view = self.view
+            names = {p.id: p.name for p in self.fleet.printers}
+            lists = self._lists_html[lang] = {
+                "queue": Markup(macros.queue(view.queue[:WALL_QUEUE_LIMIT], len(view.queue), language.fmt,
+                                             time.time())),
+                "pickup": Markup(macros.pickup(view.pickup[:WALL_PICKUP_LIMIT], names)),
+            }
+        return lists
+
+    def _lists_payload(self, lang: str) -> bytes:
+        payload = self._lists.get(lang)
+        if payload is None:
+            payload = self._lists[lang] = _encode({k: str(v) for k, v in self.wall_lists(lang).items()})
+        return payload
+
+    def _jobs_event(self, client: SseClient) -> bytes:
+        flt = client.filter
+        if flt.code is not None:
+            return sse_event("jobs", self._job_payload(flt.code))
+        if flt.variant == "wall":
+            return sse_event("lists", self._lists_payload(flt.lang))
+        return sse_event("jobs", self._jobs_payload)
+
+    def _push_jobs(self) -> None:
+        for client in self.clients:
+            client.offer("jobs", self._jobs_event(client))
 
     # ------------------------------------------------------------------ SSE
 
@@ -323,18 +463,27 @@ class LiveHub:
         for client in self.clients:
             client.offer(key, event)
 
-    def snapshot(self) -> bytes:
+    def snapshot(self, stream_filter: StreamFilter | None = None) -> bytes:
         """Everything a page needs on (re)connecting."""
-        parts = [sse_event("printer", self._fragments[p]) for p in self.configs]
-        parts.append(sse_event("jobs", self._jobs_payload))
+        client = SseClient(stream_filter)
+        flt = client.filter
+        sent = self._sent.setdefault((flt.lang, flt.variant), {})
+        parts = []
+        for printer_id in self.configs:
+            if flt.wants(printer_id):
+                parts.append(self._printer_event(printer_id, flt.lang, flt.variant))
+                sent[printer_id] = self.cards[printer_id].display_key()
+        parts.append(self._jobs_event(client))
         return b"".join(parts)
 
-    async def stream(self) -> AsyncIterator[bytes]:
+    async def stream(self, stream_filter: StreamFilter | None = None) -> AsyncIterator[bytes]:
         """One client's event stream: a snapshot, then changes, with heartbeats."""
-        client = SseClient()
+        client = SseClient(stream_filter)
+        group_key = (client.filter.lang, client.filter.variant)
         self.clients.add(client)
+        self._groups.setdefault(group_key, set()).add(client)
         try:
-            yield b"retry: 2000\n\n" + self.snapshot()
+            yield b"retry: 2000\n\n" + self.snapshot(client.filter)
             while True:
                 if not await wait_event(client.wake, HEARTBEAT_S):
                     yield b": ping\n\n"
@@ -342,6 +491,11 @@ class LiveHub:
                 yield client.take()
         finally:
             self.clients.discard(client)
+            group = self._groups.get(group_key)
+            if group is not None:
+                group.discard(client)
+                if not group:
+                    del self._groups[group_key]
 
     # ------------------------------------------------------------------ background tasks
 
@@ -402,24 +556,40 @@ class LiveHub:
                     await client.aclose()
 
     async def _refresher(self) -> None:
-        last_full = time.monotonic()
+        """Read the cards' rows and jobs on every announced change; plan the queue after them, at most every
+        PLAN_MIN_INTERVAL_S; check the database's signature when nothing was announced for a while."""
+        last_plan = last_full = time.monotonic()
         while True:
-            if await wait_event(self._view_dirty, SIGNATURE_CHECK_S):
-                await asyncio.sleep(0.05)  # let a burst of changes settle
+            timeout = SIGNATURE_CHECK_S
+            if self._plan_due:
+                timeout = max(0.0, last_plan + PLAN_MIN_INTERVAL_S - time.monotonic())
+            if await wait_event(self._view_dirty, timeout):
+                await asyncio.sleep(0.02)  # let a burst of changes settle
                 self._view_dirty.clear()
-                await self.refresh_view()
-                last_full = time.monotonic()
+                await self.refresh_cards()
+                self._plan_due = True
                 continue
             try:
-                if time.monotonic() - last_full > FORCED_REFRESH_S:
+                now = time.monotonic()
+                if (self._plan_due and now - last_plan >= PLAN_MIN_INTERVAL_S) or now - last_full > FORCED_REFRESH_S:
+                    self._plan_due = False
                     await self.refresh_view()
-                    last_full = time.monotonic()
+                    last_plan = last_full = time.monotonic()
                     continue
                 signature = await asyncio.to_thread(self._signature_now)
                 if signature != self._signature:
-                    await self.refresh_view()
-                    last_full = time.monotonic()
+                    self._view_dirty.set()  # a writer that does not announce
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - checked again in a moment
                 logger.debug("signature check failed: %s", exc)
+
+
+def _merged(*, printers: FleetView, queue: FleetView) -> FleetView:
+    """A view with the printer rows, jobs on printers and pickup of ``printers`` and the planned queue of
+    ``queue`` (the two are read at different rates)."""
+    by_id = {brief.id: brief for brief in [*queue.queue, *queue.approvals]}
+    by_id.update({brief.id: brief for brief in [*printers.on_printer.values(), *printers.pickup]})
+    return FleetView(now=max(printers.now, queue.now), queue=queue.queue, approvals=queue.approvals,
+                     on_printer=printers.on_printer, pickup=printers.pickup, printer_rows=printers.printer_rows,
+                     status_counts=printers.status_counts, by_id=by_id)

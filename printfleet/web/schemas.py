@@ -121,7 +121,7 @@ class TempPublic(BaseModel):
 
 
 class PrinterJobPublic(BaseModel):
-    """The job a printer is busy with (public part)."""
+    """The job a printer card shows (public part): on the printer, or done and still on its bed."""
 
     id: int
     code: str
@@ -130,11 +130,14 @@ class PrinterJobPublic(BaseModel):
 
 
 class PrinterPublic(BaseModel):
-    """A printer's live state. Never contains addresses, API keys, file or user names."""
+    """A printer's card (``printfleet.web.cards``). Never contains addresses, API keys, file or user names."""
 
     id: str
     name: str
-    status: str = Field(description="offline | idle | busy | printing | paused | finished | error")
+    status: str = Field(description="what the printer reports: offline | idle | busy | printing | paused | "
+                        "finished | error")
+    state: str = Field(description="what its card says, bed and maintenance included: printing | paused | starting | "
+                       "busy | bed_not_clear | free | maintenance | error | offline")
     maintenance: bool
     bed_clear: bool
     material: str
@@ -149,6 +152,8 @@ class PrinterPublic(BaseModel):
     error: str | None
     observed_at: dt.datetime | None
     job: PrinterJobPublic | None
+    actions: list[str] = Field(description="what staff may do now: pause | resume | cancel | bed_clear | "
+                               "maintenance_on | maintenance_off")
 
 
 class MaintenanceIn(BaseModel):
@@ -157,6 +162,14 @@ class MaintenanceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = True
+    reason: str = Field(default="", max_length=200)
+
+
+class PrinterCancelIn(BaseModel):
+    """Stop the print on a printer."""
+
+    model_config = ConfigDict(extra="forbid")
+
     reason: str = Field(default="", max_length=200)
 
 

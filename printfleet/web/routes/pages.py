@@ -10,7 +10,7 @@ import logging
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Annotated
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import redis
 import segno
@@ -19,16 +19,30 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from markupsafe import Markup
 from sqlmodel import col, select
 
+from printfleet import db
 from printfleet.accounts import verify_password
-from printfleet.errors import Forbidden
+from printfleet.errors import Forbidden, UserError
 from printfleet.models import Job, JobStatus, User
+from printfleet.queue.actions import printer_not_found
 from printfleet.queue.history import history
-from printfleet.queue.lifecycle import ENDED
+from printfleet.queue.lifecycle import ENDED, ON_PRINTER
 from printfleet.texts import N_
 from printfleet.web.auth import SESSION_COOKIE, SESSION_MAX_AGE_S
-from printfleet.web.deps import FleetDep, HubDep, LangDep, OptionalUser, SessionDep, SettingsDep, is_staff
+from printfleet.web.cards import VARIANTS as CARD_VARIANTS
+from printfleet.web.cards import wall_grid
+from printfleet.web.deps import (
+    FleetDep,
+    HubDep,
+    LangDep,
+    OptionalUser,
+    SessionDep,
+    SettingsDep,
+    get_optional_user,
+    is_staff,
+)
 from printfleet.web.estimating import job_fits, loaded_colours
 from printfleet.web.i18n import LANG_COOKIE, normalise_locale
+from printfleet.web.live import StreamFilter
 from printfleet.web.pages import render
 from printfleet.web.present import job_public
 from printfleet.web.queueview import loaded_materials
@@ -198,17 +212,23 @@ def read_staff_console(request: Request, session: SessionDep, user: OptionalUser
         .where(Job.status == JobStatus.DONE).order_by(col(Job.finished_at).desc()).limit(50)
     ).all()
     printer_names = {p.id: p.name for p in fleet.printers}
-    return render(request, lang, "staff.html", user=user, printers=hub.printers(), inbox=inbox_public,
+    return render(request, lang, "staff.html", user=user, inbox=inbox_public,
+                  printer_cards=Markup("".join(hub.cards_html(lang.code, "staff"))),
                   active=active_public, pickup=public(pickup), history=history(session, limit=30),
                   printer_names=printer_names)
 
 
 @router.get("/wall")
-def read_wall(request: Request, lang: LangDep, hub: HubDep) -> Response:
-    """The kiosk screen: printers, queue with estimated starts, ready for pickup. No personal data."""
-    lookup = str(request.base_url) + "j"
-    return render(request, lang, "wall.html", user=None, printers=hub.printers(), lookup_url=lookup,
-                  qr_svg=Markup(_qr_svg(lookup)))
+def read_wall(request: Request, lang: LangDep, hub: HubDep, fleet: FleetDep) -> Response:
+    """The kiosk screen: printer cards, queue with estimated starts, ready for pickup. No personal data.
+
+    The QR code leads to ``site.public_url`` + ``/j`` when the site sets one (else to the address this page
+    was opened at)."""
+    lookup = (fleet.site.public_url or str(request.base_url).rstrip("/")) + "/j"
+    cards = hub.cards_html(lang.code, "wall")
+    return render(request, lang, "wall.html", user=None, cards=Markup("".join(cards)), grid=wall_grid(len(cards)),
+                  lists=hub.wall_lists(lang.code), lookup_url=lookup, qr_svg=Markup(_qr_svg(lookup)),
+                  events_url="/events?" + urlencode({"lang": lang.code, "variant": "wall"}))
 
 
 @lru_cache(maxsize=8)
@@ -227,7 +247,8 @@ def read_job_lookup(request: Request, lang: LangDep, code: Annotated[str | None,
 @router.get("/j/{code}")
 def read_public_job(request: Request, code: str, session: SessionDep, lang: LangDep, hub: HubDep,
                     fleet: FleetDep) -> Response:
-    """A job's status for anyone with its code: no file or user name."""
+    """A job's status for anyone with its code, following it live: its place in the queue, then the card of
+    the printer it is on (progress, expected finish). No file or user name."""
     job = session.exec(select(Job).where(Job.code == code.strip().upper()[:12])).first()
     if job is None:
         return render(request, lang, "error.html", user=None, status_code=404,
@@ -235,19 +256,41 @@ def read_public_job(request: Request, code: str, session: SessionDep, lang: Lang
     owner = session.get(User, job.owner_id)
     nickname = (owner.nickname if owner else "") or "?"
     public = job_public(job, owner, hub.view, lang.t, lang.fmt)  # type: ignore[arg-type]
-    printer = hub.printer(job.printer_id) if job.printer_id and job.status not in ENDED else None
+    on_printer = job.printer_id in hub.configs and (job.status in ON_PRINTER or job.status is JobStatus.DONE)
+    printer_id = job.printer_id if on_printer else None
     printer_name = next((p.name for p in fleet.printers if p.id == job.printer_id), None)
-    return render(request, lang, "public_job.html", user=None, job=public, nickname=nickname, printer=printer,
-                  printer_name=printer_name)
+    query = {"lang": lang.code, "variant": "wall", "code": job.code}
+    if printer_id is not None:
+        query["printer"] = printer_id
+    return render(request, lang, "public_job.html", user=None, job=public, nickname=nickname,
+                  card=hub.card_html(printer_id, lang.code, "wall") if printer_id is not None else None,
+                  printer_name=printer_name, events_url="/events?" + urlencode(query))
 
 
 @router.get("/events")
-def read_events(hub: HubDep) -> StreamingResponse:
-    """Server-Sent Events: ``printer`` (one printer's public state) and ``jobs`` (queue, pickup, status by code)."""
+async def read_events(
+    request: Request,
+    hub: HubDep,
+    lang: LangDep,
+    variant: Annotated[str | None, Query(max_length=8, description="wall | staff: cards as HTML too")] = None,
+    printer: Annotated[str | None, Query(max_length=64, description="only this printer's card")] = None,
+    code: Annotated[str | None, Query(max_length=12, description="only this job")] = None,
+) -> StreamingResponse:
+    """Server-Sent Events: ``printer`` (one printer's card: its JSON as in ``/api/printers``, with ``variant``
+    also its HTML fragment in the page's language as ``html``), ``jobs`` (queue, pickup, status by code; with
+    ``code`` that job only) and, for the wall, ``lists`` (its queue and pickup lists as HTML)."""
+    if variant is not None and variant not in CARD_VARIANTS:
+        raise UserError(N_("variant: one of %(variants)s"), code="bad_variant", variants=", ".join(CARD_VARIANTS))
+    if printer is not None and printer not in hub.configs:
+        raise printer_not_found(printer)
+    if variant == "staff":
+        with db.session_scope(request.app.state.engine) as session:  # not the request's: a stream runs for hours
+            if not is_staff(await get_optional_user(request, session)):
+                raise Forbidden(N_("only staff can do this"), code="staff_only")
+    stream_filter = StreamFilter(lang=lang.code, variant=variant, printer=printer,
+                                 code=code.strip().upper() if code else None)
     return StreamingResponse(
-        hub.stream(),
+        hub.stream(stream_filter),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
-
-

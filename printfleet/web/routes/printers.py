@@ -1,4 +1,5 @@
-"""``/api/printers``: live state of the fleet (pre-encoded) and the printer actions."""
+"""``/api/printers``: the printer cards of the fleet (pre-encoded, :mod:`printfleet.web.cards`) and the printer
+actions."""
 
 from __future__ import annotations
 
@@ -14,7 +15,13 @@ from printfleet.queue import actions as service
 from printfleet.texts import N_
 from printfleet.web.actions import printer_config
 from printfleet.web.deps import CurrentUser, FleetDep, HubDep, SessionDep, StaffUser, is_staff
-from printfleet.web.schemas import ErrorPublic, MaintenanceIn, PrinterActionResult, PrinterPublic
+from printfleet.web.schemas import (
+    ErrorPublic,
+    MaintenanceIn,
+    PrinterActionResult,
+    PrinterCancelIn,
+    PrinterPublic,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -30,27 +37,34 @@ ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorPublic} for code
     responses={200: {"model": list[PrinterPublic], "content": {"application/json": {}}}},
 )
 def read_printers(hub: HubDep) -> Response:
-    """Status, progress, temperatures, ETA and current job (code and nickname) of every printer.
+    """Every printer's card: what it says (``state``: bed and maintenance included), status, progress,
+    temperatures, expected finish, current job (code and nickname) and which staff actions apply.
 
     Public, like the wall screen: it holds no addresses, keys, file or user names.
     """
     return Response(hub.printers_body(), media_type="application/json")
 
 
-@router.get("/{printer_id}", summary="Live state of one printer", response_model=PrinterPublic, responses=ERRORS)
-def read_printer(printer_id: str, hub: HubDep, fleet: FleetDep) -> Any:
-    """One printer's live state (public)."""
+@router.get(
+    "/{printer_id}",
+    summary="Live state of one printer",
+    response_class=Response,
+    responses={200: {"model": PrinterPublic, "content": {"application/json": {}}}, **ERRORS},
+)
+def read_printer(printer_id: str, hub: HubDep, fleet: FleetDep) -> Response:
+    """One printer's card (public): the same bytes as its entry in ``GET /api/printers``."""
     printer_config(fleet, printer_id)
-    return hub.printer(printer_id)
+    return Response(hub.printer_json(printer_id), media_type="application/json")
 
 
 def _client(request: Request) -> Any:
     return request.app.state.redis
 
 
-def _command(request: Request, session: Any, fleet: Any, printer_id: str, command: str, user: Any) -> PrinterActionResult:
+def _command(request: Request, session: Any, fleet: Any, printer_id: str, command: str, user: Any,
+             reason: str = "") -> PrinterActionResult:
     printer_config(fleet, printer_id)
-    service.command_printer(session, _client(request), printer_id, command, actor=user.name)
+    service.command_printer(session, _client(request), printer_id, command, actor=user.name, reason=reason)
     session.commit()
     return PrinterActionResult(printer_id=printer_id, action=command, ok=True, detail="sent to the printer")
 
@@ -71,9 +85,13 @@ def resume_printer(request: Request, printer_id: str, session: SessionDep, user:
 
 @router.post("/{printer_id}/cancel", status_code=202, response_model=PrinterActionResult, responses=ERRORS,
              summary="Cancel the print")
-def cancel_printer(request: Request, printer_id: str, session: SessionDep, user: StaffUser, fleet: FleetDep) -> Any:
-    """Staff: stop the print in progress; its job ends as cancelled when the printer reports it stopped."""
-    return _command(request, session, fleet, printer_id, "cancel", user)
+def cancel_printer(
+    request: Request, printer_id: str, session: SessionDep, user: StaffUser, fleet: FleetDep,
+    body: Annotated[PrinterCancelIn | None, Body()] = None,
+) -> Any:
+    """Staff: stop the print in progress, with an optional reason; its job ends as cancelled when the printer
+    reports it stopped."""
+    return _command(request, session, fleet, printer_id, "cancel", user, reason=(body or PrinterCancelIn()).reason)
 
 
 @router.post("/{printer_id}/bed-clear", response_model=PrinterActionResult, responses=ERRORS,
