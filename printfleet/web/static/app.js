@@ -30,21 +30,60 @@ const pf = (() => {
     return data;
   }
 
-  // buttons with data-post="/api/..." (data-confirm, data-reason, data-json)
+  // A question in the page's own dialog (not the browser's prompt): a title, an optional text and reason field.
+  // Resolves to the reason ("" without a field) or null when the person goes back.
+  function ask({title, text = "", label = "", ok = I.ok, reason = false, required = false}) {
+    const dlg = document.getElementById("pf-ask");
+    const form = $("form", dlg), area = form.elements.reason, error = $("[data-k=error]", dlg);
+    $("#pf-ask-title").textContent = title;
+    $("[data-k=text]", dlg).textContent = text; $("[data-k=text]", dlg).hidden = !text;
+    $("[data-k=label]", dlg).textContent = label; $("[data-k=reason-label]", dlg).hidden = !reason;
+    $("[data-k=ok]", dlg).textContent = ok;
+    area.value = ""; area.required = reason && required; error.hidden = true;
+    return new Promise((resolve) => {
+      const done = (value) => { form.onsubmit = null; $("[data-k=back]", dlg).onclick = null; dlg.onclose = null; if (dlg.open) dlg.close(); resolve(value); };
+      form.onsubmit = (ev) => {
+        ev.preventDefault();
+        const value = area.value.trim();
+        if (reason && required && !value) { error.textContent = I.reason_required; error.hidden = false; area.focus(); return; }
+        done(reason ? value : "");
+      };
+      $("[data-k=back]", dlg).onclick = () => done(null);
+      dlg.onclose = () => done(null);
+      dlg.showModal();
+      (reason ? area : $("[data-k=ok]", dlg)).focus();
+    });
+  }
+
+  function actionError(btn, message) {
+    const row = btn.closest("tr, .actions, p") || btn.parentElement;
+    let box = row.nextElementSibling && row.nextElementSibling.matches(".action-error") ? row.nextElementSibling : null;
+    if (row.matches("tr")) { box = row.querySelector(".action-error"); }
+    if (!box) {
+      box = document.createElement(row.matches("tr") ? "div" : "p");
+      box.className = "error action-error"; box.setAttribute("role", "alert");
+      if (row.matches("tr")) btn.parentElement.append(box); else row.after(box);
+    }
+    box.textContent = message;
+  }
+
+  // buttons with data-post="/api/..." (data-ask: the dialog's title, with data-ask-label for a reason field,
+  // data-ask-required, data-ask-ok; data-confirm: "are you sure?"; data-json: a body)
   document.addEventListener("click", async (ev) => {
     const btn = ev.target.closest("button[data-post]");
     if (!btn) return;
     ev.preventDefault();
-    if (btn.dataset.confirm && !window.confirm(I.confirm)) return;
     let body = btn.dataset.json ? JSON.parse(btn.dataset.json) : undefined;
-    if (btn.dataset.reason) {
-      const reason = window.prompt("?");
+    if (btn.dataset.confirm && !btn.dataset.ask && await ask({title: I.confirm, ok: btn.textContent.trim()}) === null) return;
+    if (btn.dataset.ask) {
+      const reason = await ask({title: btn.dataset.ask, label: btn.dataset.askLabel || "", ok: btn.dataset.askOk || I.ok,
+                                reason: Boolean(btn.dataset.askLabel), required: Boolean(btn.dataset.askRequired)});
       if (reason === null) return;
-      body = {reason};
+      if (btn.dataset.askLabel) body = Object.assign(body || {}, {reason});
     }
     btn.disabled = true;
     try { await post(btn.dataset.post, body); window.location.reload(); }
-    catch (err) { window.alert(err.message); btn.disabled = false; }
+    catch (err) { actionError(btn, err.message); btn.disabled = false; }
   });
 
   // live updates over Server-Sent Events, re-connecting by itself (also after a server restart)
@@ -178,15 +217,73 @@ const pf = (() => {
     const form = $("#upload-form");
     const prog = $("#upload-progress"), bar = $("progress", prog), pct = $(".pct", prog), what = $(".what", prog);
     const err = $("#upload-error"), box = $("#estimate");
-    let uploadId = null;
+    const colours = JSON.parse(form.dataset.colours || "{}");
+    let uploadId = null, pending = null;
     const showError = (msg) => { err.textContent = msg; err.hidden = false; prog.hidden = true; };
-    form.addEventListener("submit", (ev) => {
-      ev.preventDefault();
-      err.hidden = true; box.hidden = true; prog.hidden = false; bar.value = 0; pct.textContent = "0 %"; what.textContent = I.uploading;
+    const options = () => {
       const data = new FormData();
-      data.append("file", form.file.files[0]);
       if (form.material.value) data.append("material", form.material.value);
       if (form.colour.value) data.append("colour", form.colour.value);
+      data.append("copies", form.copies.value || "1");
+      return data;
+    };
+    // the colours of the chosen material that some printer has loaded, in the page's language
+    function fillColours() {
+      const keep = form.colour.value;
+      const list = colours[form.material.value] || [];
+      form.colour.replaceChildren(form.colour.options[0]);
+      for (const c of list) form.colour.add(new Option(c.name, c.value));
+      form.colour.value = list.some((c) => c.value === keep) ? keep : "";
+    }
+    const show = (k, text) => { const el = $(`[data-k=${k}]`, box); el.textContent = text || ""; el.hidden = !text; const l = $(`[data-k=${k}-label]`, box); if (l) l.hidden = !text; };
+    function showEstimate(res) {
+      uploadId = res.upload_id;
+      const e = res.estimate;
+      $("[data-k=name]", box).textContent = res.file_name;
+      $("[data-k=time]", box).textContent = duration(e.print_time_s) + (e.copies > 1 ? " " + I.estimate_for.replace("{0}", e.copies) : "");
+      $("[data-k=grams]", box).textContent = e.filament_g == null ? "–" : num(e.filament_g) + " g";
+      show("cost", e.cost != null ? num(e.cost, 2) + " " + (e.currency || "") : "");
+      const size = (v) => v ? v.map((x) => Math.round(x)).join(" × ") + " mm" : "–";
+      $("[data-k=size]", box).textContent = size(e.part_mm || e.bbox_mm);
+      show("plate", e.copies > 1 && e.bbox_mm ? I.plate.replace("{0}", e.copies).replace("{1}", size(e.bbox_mm).replace(" mm", "")) : "");
+      show("sliced", e.sliced_for || "");
+      $("[data-k=fits]", box).textContent = e.fit_names.join(", ") || "–";
+      show("approval", e.approval || "");
+      show("nofit", e.no_fit || "");
+      show("warning", "");
+      if (e.sliced_for && e.material && [...form.material.options].some((o) => o.value === e.material) && form.material.value !== e.material) {
+        form.material.value = e.material; fillColours();  // a G-code prints with the filament it was sliced for
+      }
+      $("#confirm-job").hidden = !e.fits.length;
+      const img = $("#preview");
+      if (res.preview_url) { img.src = res.preview_url; img.hidden = false; } else { img.hidden = true; }
+      box.hidden = false;
+    }
+    // options changed after the estimate: estimate again (copies on one plate, another printer's profile).
+    // "Queue it" waits for the newest estimate, so typing a number of copies and clicking it at once works.
+    const optionsKey = () => JSON.stringify([form.material.value, form.colour.value, form.copies.value]);
+    let estimatedKey = null, estimating = null;
+    function reestimate() {
+      if (!uploadId || box.hidden || optionsKey() === estimatedKey) return estimating;
+      const key = optionsKey(), mine = pending = Symbol();
+      what.textContent = I.estimating; prog.hidden = false; bar.removeAttribute("value"); pct.textContent = "";
+      estimating = post(`/api/uploads/${encodeURIComponent(uploadId)}/estimate`, options()).then((res) => {
+        if (mine !== pending) return;
+        prog.hidden = true; err.hidden = true; estimatedKey = key; showEstimate(res);
+      }, (e) => { if (mine === pending) { estimatedKey = null; showError(e.message); } });
+      return estimating;
+    }
+    const chosen = $("[data-k=chosen]", form), noFile = chosen.textContent;
+    form.file.addEventListener("change", () => { chosen.textContent = form.file.files.length ? form.file.files[0].name : noFile; });
+    form.material.addEventListener("change", () => { fillColours(); reestimate(); });
+    form.colour.addEventListener("change", reestimate);
+    form.copies.addEventListener("change", reestimate);
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      if (!form.file.files.length) { showError(I.choose_file); return; }
+      err.hidden = true; box.hidden = true; prog.hidden = false; bar.value = 0; pct.textContent = "0 %"; what.textContent = I.uploading;
+      const data = options(), sentKey = optionsKey();
+      data.append("file", form.file.files[0]);
       const xhr = new XMLHttpRequest();
       xhr.open("POST", "/api/uploads");
       xhr.setRequestHeader("X-CSRF-Token", csrf());
@@ -203,36 +300,25 @@ const pf = (() => {
         try { res = JSON.parse(xhr.responseText); } catch (e) { /* not JSON */ }
         if (xhr.status !== 201) { showError(I.upload_failed + ": " + (res.detail || xhr.status)); return; }
         prog.hidden = true;
-        uploadId = res.upload_id;
-        const e = res.estimate;
-        $("[data-k=name]", box).textContent = res.file_name;
-        $("[data-k=time]", box).textContent = duration(e.print_time_s);
-        $("[data-k=grams]", box).textContent = e.filament_g == null ? "–" : num(e.filament_g) + " g";
-        const hasCost = e.cost != null;
-        $("[data-k=cost]", box).textContent = hasCost ? e.cost.toFixed(2) + " " + (e.currency || "") : "";
-        $("[data-k=cost]", box).hidden = !hasCost;
-        $("[data-k=cost-label]", box).hidden = !hasCost;
-        $("[data-k=size]", box).textContent = e.bbox_mm ? e.bbox_mm.map((v) => Math.round(v)).join(" × ") + " mm" : "–";
-        $("[data-k=fits]", box).textContent = e.fits.join(", ") || "–";
-        $("[data-k=nofit]", box).hidden = e.fits.length > 0;
-        $("#confirm-job").disabled = e.fits.length === 0;
-        const img = $("#preview");
-        if (res.preview_url) { img.src = res.preview_url; img.hidden = false; } else { img.hidden = true; }
-        box.hidden = false;
+        estimatedKey = sentKey;
+        showEstimate(res);
       };
       xhr.send(data);
     });
     $("#confirm-job").addEventListener("click", async () => {
-      const data = new FormData();
+      $("#confirm-job").disabled = true;
+      await reestimate();
+      if (!err.hidden || $("#confirm-job").hidden) { $("#confirm-job").disabled = false; return; }
+      const data = options();
       data.append("upload_id", uploadId);
-      for (const name of ["material", "colour", "copies", "note"]) if (form[name].value) data.append(name, form[name].value);
+      if (form.note.value) data.append("note", form.note.value);
       try {
         const job = await post("/api/jobs", data);
         window.location.href = "/me/jobs/" + job.id;
-      } catch (e) { showError(e.message); }
+      } catch (e) { showError(e.message); $("#confirm-job").disabled = false; }
     });
-    $("#discard-job").addEventListener("click", () => { box.hidden = true; form.reset(); });
+    $("#discard-job").addEventListener("click", () => { box.hidden = true; uploadId = null; estimatedKey = null; form.reset(); fillColours(); chosen.textContent = noFile; });
   }
 
-  return {post, live, wall, staffLive, myJobsLive, publicJobLive, uploadPage, when, duration};
+  return {post, ask, live, wall, staffLive, myJobsLive, publicJobLive, uploadPage, when, duration};
 })();
