@@ -132,3 +132,27 @@ def wait_for(predicate, timeout_s: float = 5.0, interval_s: float = 0.05):
         if result or time.monotonic() > deadline:
             return result
         time.sleep(interval_s)
+
+
+def finish_job(settings: Settings, job_id: int, printer_id: str, *, started_hours_ago: float = 1.0,
+               bed_clear: bool | None = None) -> None:
+    """Mark a job done on a printer as the monitor would (started some hours ago, finished now); optionally set
+    whether that printer's bed is clear."""
+    import datetime as dt
+
+    from printfleet.models import Job, JobStatus
+
+    engine = db.make_engine(settings.effective_database_url)
+    now = dt.datetime.now(dt.UTC)
+    with db.session_scope(engine) as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        job.status, job.printer_id, job.finished_at = JobStatus.DONE, printer_id, now
+        job.started_at = now - dt.timedelta(hours=started_hours_ago)
+        session.add(job)
+        if bed_clear is not None:
+            printer = session.get(Printer, printer_id)
+            assert printer is not None
+            printer.bed_clear = bed_clear
+            session.add(printer)
+    engine.dispose()

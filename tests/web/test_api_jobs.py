@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from printfleet.settings import Settings
 from printfleet.web.app import create_app
-from tests.web.conftest import GCODE, Actor, upload_job, wait_for
+from tests.web.conftest import GCODE, Actor, finish_job, upload_job, wait_for
 
 
 def test_upload_creates_a_queued_job_with_estimate_and_fits(client: TestClient, actors: dict[str, Actor]) -> None:
@@ -265,23 +265,14 @@ def test_the_upload_estimate_says_it_needs_approval_and_why(web_settings: Settin
 
 def test_picking_up_the_last_print_of_a_printer_clears_its_bed(client: TestClient, actors: dict[str, Actor],
                                                                web_settings: Settings) -> None:  # fmt: skip
-    import datetime as dt
-
     from printfleet import db
-    from printfleet.models import Job, JobStatus, Printer
+    from printfleet.models import Printer
 
     older = upload_job(client, actors["maker_b"], material="PLA")
     latest = upload_job(client, actors["maker_a"], material="PLA")
+    finish_job(web_settings, older["id"], "mk3s-1", started_hours_ago=3)
+    finish_job(web_settings, latest["id"], "mk3s-1", started_hours_ago=1, bed_clear=False)
     engine = db.make_engine(web_settings.effective_database_url)
-    now = dt.datetime.now(dt.UTC)
-    with db.session_scope(engine) as session:
-        for job_id, started in ((older["id"], now - dt.timedelta(hours=3)), (latest["id"], now - dt.timedelta(hours=1))):
-            row = session.get(Job, job_id)
-            row.status, row.printer_id, row.started_at, row.finished_at = JobStatus.DONE, "mk3s-1", started, now
-            session.add(row)
-        printer = session.get(Printer, "mk3s-1")
-        printer.bed_clear = False
-        session.add(printer)
 
     def bed_clear() -> bool:
         with db.session_scope(engine) as session:

@@ -17,7 +17,6 @@ Screenshots go to ``docs/screenshots/`` (upload, job, staff console, and their p
 from __future__ import annotations
 
 import re
-import struct
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from printfleet import db
 from printfleet.accounts import add_user
 from printfleet.models import JobStatus
 from printfleet.services import ManagedProcess, free_port, wait_for_port
+from printfleet.testing.meshes import box_stl
 from printfleet.testing.site import PROFILES, Site, make_site, wait_sim
 from tests.web.test_i18n import english_in, visible_text
 
@@ -63,54 +63,14 @@ printers:
     "%(mini)s", str(PROFILES / "mini-0.30mm-petg.ini")
 )
 SIDEWAYS = "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+#: the innermost elements reaching past the right edge of the screen (for the failure message)
+TOO_WIDE = """() => [...document.querySelectorAll('body *')]
+  .filter((el) => el.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
+  .filter((el) => ![...el.children].some((c) => c.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5))
+  .slice(0, 5).map((el) => el.tagName.toLowerCase() + (el.className ? '.' + el.className : '') + ': '
+                             + (el.innerText || '').slice(0, 60))"""
 #: script errors on any page (checked after each journey)
 errors: list[str] = []
-
-
-def box_stl(path: Path, *boxes: tuple[float, float, float, float, float, float]) -> Path:
-    """Boxes (x0, y0, z0, x1, y1, z1) as one binary STL."""
-    triangles = []
-    for x0, y0, z0, x1, y1, z1 in boxes:
-        v = [
-            (x0, y0, z0),
-            (x1, y0, z0),
-            (x1, y1, z0),
-            (x0, y1, z0),
-            (x0, y0, z1),
-            (x1, y0, z1),
-            (x1, y1, z1),
-            (x0, y1, z1),
-        ]
-        faces = [
-            (0, 2, 1),
-            (0, 3, 2),
-            (4, 5, 6),
-            (4, 6, 7),
-            (0, 1, 5),
-            (0, 5, 4),
-            (1, 2, 6),
-            (1, 6, 5),
-            (2, 3, 7),
-            (2, 7, 6),
-            (3, 0, 4),
-            (3, 4, 7),
-        ]
-        triangles += [tuple(v[i] for i in f) for f in faces]
-    data = bytearray(b"printfleet test model".ljust(80, b" ")) + struct.pack("<I", len(triangles))
-    for (
-        a,
-        b,
-        c,
-    ) in triangles:  # with their normals: PrusaSlicer 2.5 refuses small parts whose normals are zero
-        u, v = [q - p for p, q in zip(a, b, strict=True)], [q - p for p, q in zip(a, c, strict=True)]
-        n = (u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0])
-        length = sum(x * x for x in n) ** 0.5 or 1.0
-        data += struct.pack("<3f", *(x / length for x in n)) + b"".join(
-            struct.pack("<3f", *p) for p in (a, b, c)
-        )
-        data += b"\0\0"
-    path.write_bytes(bytes(data))
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +141,9 @@ def check_page(page, lang: str) -> None:
     script failed."""
     assert not errors, errors
     scroll, client = page.evaluate(SIDEWAYS)
-    assert scroll <= client, f"{page.url} at {client} px scrolls sideways ({scroll} px wide)"
+    assert scroll <= client, (
+        f"{page.url} at {client} px scrolls sideways ({scroll} px wide): {page.evaluate(TOO_WIDE)}"
+    )
     if lang == "de":
         english = sorted(
             {f"{msgid!r} in {part!r}" for part in visible_text(page.content()) for msgid in english_in(part)}
@@ -226,7 +188,7 @@ def queue_it(page) -> None:
 
 
 def test_copies_are_estimated_sliced_and_printed_as_one_plate(site: Site, browser, tmp_path: Path) -> None:
-    model = box_stl(tmp_path / "clip.stl", (0, 0, 0, 30, 20, 3), (0, 0, 3, 6, 20, 8))
+    model = box_stl(tmp_path / "clip.stl", 30, 20, 6)
     words = {
         "de": (
             "für 3 Kopien auf einer Platte",
@@ -325,7 +287,7 @@ def test_a_mini_petg_gcode_is_offered_for_the_mini_at_its_own_size(site: Site, b
 def test_the_staff_console_rejects_cancels_and_collects_with_reasons(
     site: Site, browser, tmp_path: Path
 ) -> None:
-    model = box_stl(tmp_path / "halter.stl", (0, 0, 0, 20, 20, 5))
+    model = box_stl(tmp_path / "halter.stl", 20, 20, 5)
     texts = {
         "de": {
             "reject": "Ablehnen",
@@ -407,8 +369,8 @@ def test_the_staff_console_rejects_cancels_and_collects_with_reasons(
 
 
 def test_the_job_and_upload_pages_in_the_makers_language(site: Site, browser, tmp_path: Path) -> None:
-    theirs = site.submit(box_stl(tmp_path / "geheim.stl", (0, 0, 0, 10, 10, 10)), user="bo", material="PLA")
-    huge = box_stl(tmp_path / "huge.stl", (0, 0, 0, 300, 40, 20))
+    theirs = site.submit(box_stl(tmp_path / "geheim.stl", 10), user="bo", material="PLA")
+    huge = box_stl(tmp_path / "huge.stl", 300, 40, 20)
     texts = {
         "de": ("Abmelden (ada)", "Anmelden", "schwarz", "Dieses Modell ist 300 × 40 × 20 mm groß"),
         "en": ("Sign out (ada)", "Sign in", "black", "This model is 300 × 40 × 20 mm"),
@@ -441,8 +403,8 @@ def test_the_job_and_upload_pages_in_the_makers_language(site: Site, browser, tm
 
 
 def test_no_page_scrolls_sideways_and_german_pages_are_german(site: Site, browser, tmp_path: Path) -> None:
-    mine = site.submit(box_stl(tmp_path / "Zahnrad mit einem sehr langen Dateinamen ohne Pausen.stl",
-                               (0, 0, 0, 10, 10, 10)), user="ada", material="PLA", note="x" * 120)  # fmt: skip
+    long_name = tmp_path / "Zahnrad_mit_einem_sehr_langen_Dateinamen_ohne_Leerzeichen_v12_final_final.stl"
+    mine = site.submit(box_stl(long_name, 10), user="ada", material="PLA", note="x" * 120)
     code = site.job(mine).code
     base = base_of(site)
     public = ["/", "/login", "/j", f"/j/{code}", "/wall"]

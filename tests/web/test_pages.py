@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.web.conftest import PASSWORD, Actor, box_stl, login, upload_job, wait_for
+from tests.web.conftest import PASSWORD, Actor, box_stl, finish_job, login, upload_job, wait_for
 
 
 def test_landing_page_in_the_site_language_and_switchable(client: TestClient) -> None:
@@ -199,11 +199,8 @@ def test_the_upload_form_offers_what_the_fleet_has_loaded(client: TestClient, ac
 def test_the_job_page_shows_copies_cost_printer_names_and_the_bed_it_clears(
     web_settings, actors: dict[str, Actor], tmp_path
 ) -> None:
-    import datetime as dt
     from pathlib import Path
 
-    from printfleet import db
-    from printfleet.models import Job, JobStatus, Printer
     from printfleet.web.app import create_app
 
     fleet = tmp_path / "priced.yaml"
@@ -218,16 +215,7 @@ def test_the_job_page_shows_copies_cost_printer_names_and_the_bed_it_clears(
         assert "Prusa MK3S #1, Prusa MK3S #2" in text and "mk3s-1" not in text
         cost = f"{job['estimate']['filament_g'] * 0.05:.2f}".replace(".", ",")
         assert f"Kosten {cost} EUR" in text
-        engine = db.make_engine(web_settings.effective_database_url)
-        with db.session_scope(engine) as session:
-            row = session.get(Job, job["id"])
-            now = dt.datetime.now(dt.UTC)
-            row.status, row.printer_id, row.started_at, row.finished_at = JobStatus.DONE, "mk3s-2", now, now
-            session.add(row)
-            printer = session.get(Printer, "mk3s-2")
-            printer.bed_clear = False
-            session.add(printer)
-        engine.dispose()
+        finish_job(web_settings, job["id"], "mk3s-2", bed_clear=False)
         text = _visible(client.get(f"/me/jobs/{job['id']}?lang=de").text)
         assert "das Druckbett von Prusa MK3S #2 als frei gemeldet" in text and "Ich habe ihn abgeholt" in text
 
@@ -235,7 +223,6 @@ def test_the_job_page_shows_copies_cost_printer_names_and_the_bed_it_clears(
 def test_staff_console_acts_by_state_with_reasons_notes_pickup_and_history(client: TestClient,
                                                                          actors: dict[str, Actor],
                                                                          web_settings) -> None:
-    import datetime as dt
     import re
 
     from printfleet import db
@@ -244,12 +231,9 @@ def test_staff_console_acts_by_state_with_reasons_notes_pickup_and_history(clien
     queued = upload_job(client, actors["maker_a"], name="queued.stl", note="bitte in Rot")
     done = upload_job(client, actors["maker_b"], name="done.stl")
     waiting = upload_job(client, actors["maker_b"], name="waiting.stl", note="für den Kurs")
+    finish_job(web_settings, done["id"], "mk3s-1")
     engine = db.make_engine(web_settings.effective_database_url)
     with db.session_scope(engine) as session:
-        row = session.get(Job, done["id"])
-        now = dt.datetime.now(dt.UTC)
-        row.status, row.printer_id, row.started_at, row.finished_at = JobStatus.DONE, "mk3s-1", now, now
-        session.add(row)
         row = session.get(Job, waiting["id"])
         row.status = JobStatus.AWAITING_APPROVAL
         session.add(row)
