@@ -191,6 +191,10 @@ class JobEvent(SQLModel, table=True):
     """One entry of a job's append-only trail: what happened, when, by whom and why."""
 
     __tablename__ = "job_events"
+    __table_args__ = (
+        # statistics count and time the transitions of a period from this index alone
+        Index("ix_job_events_to_status_at", "to_status", "at", "job_id", "printer_id", "kind"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     job_id: int = Field(foreign_key="jobs.id", index=True, ondelete="CASCADE")
