@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -342,15 +342,63 @@ def action_texts(t: gettext.NullTranslations) -> dict[CardAction, str]:
     }
 
 
+def card_words(t: gettext.NullTranslations) -> dict[str, str]:
+    """The card's other words (translated once per language: the template's own ``_()`` costs more than the
+    rest of a card)."""
+    return {
+        "done_about": t.gettext("done about %(time)s"),
+        "pickup": t.gettext("ready for pickup"),
+        "maintenance_next": t.gettext("maintenance after this print"),
+        "bed_not_clear": t.gettext("bed not clear"),
+        "printer_says": t.gettext("The printer says: %(message)s"),
+        "nozzle": t.gettext("Nozzle"),
+        "bed": t.gettext("Bed"),
+        "why_cancel": t.gettext("Why? (optional)"),
+        "why_maintenance": t.gettext("Why? (shown to staff)"),
+    }
+
+
 @dataclass(frozen=True)
 class CardLanguage:
-    """What rendering cards in one language needs: the template, catalog and formatter."""
+    """What rendering cards in one language needs: the template, catalog, formatter and words, with the
+    formatted numbers, times and colours kept (Babel's formatting costs more than the template)."""
 
     code: str
     t: gettext.NullTranslations
     fmt: Formatter
     template: Any
     actions: dict[CardAction, str]
+    words: dict[str, str]
+    labels: dict[CardState, str]
+    _percents: dict[int, str] = field(default_factory=dict)
+    _times: dict[tuple[float, dt.date], str] = field(default_factory=dict)
+    _colours: dict[str, str] = field(default_factory=dict)
+
+    def percent(self, value: int) -> str:
+        """``42 %`` in this language."""
+        text = self._percents.get(value)
+        if text is None:
+            text = self._percents[value] = self.fmt.percent(value / 100)
+        return text
+
+    def when(self, ts: float, now: float) -> str:
+        """A time (a day and time when not today), as :meth:`Formatter.when`."""
+        key = (ts, dt.datetime.fromtimestamp(now, self.fmt.tz).date())
+        text = self._times.get(key)
+        if text is None:
+            if len(self._times) > 20_000:
+                self._times.clear()
+            text = self._times[key] = self.fmt.when(ts, now)
+        return text
+
+    def colour(self, colour: str) -> str:
+        """A colour's name in this language."""
+        from printfleet.web.reasons import colour_name
+
+        text = self._colours.get(colour)
+        if text is None:
+            text = self._colours[colour] = colour_name(colour, self.t)
+        return text
 
 
 @lru_cache(maxsize=8)
@@ -361,13 +409,12 @@ def card_language(code: str, site: SiteConfig) -> CardLanguage:
 
     t = translations(code)
     return CardLanguage(code, t, Formatter(format_locale(code, site.locale), site.tz),
-                        environment(code).get_template("_printer_card.html"), action_texts(t))
+                        environment(code).get_template("_printer_card.html"), action_texts(t), card_words(t),
+                        {state: state_text(state, t) for state in CardState})
 
 
 def render_card(card: PrinterCard, lang: str, variant: str, site: SiteConfig, *, now: float) -> Markup:
     """The card's HTML fragment in one language, for the wall (``wall``) or the staff console (``staff``)."""
-    from printfleet.web.reasons import colour_name
-
     if variant not in VARIANTS:
         raise ValueError(f"unknown card variant {variant!r}")
     language = card_language(lang, site)
@@ -375,11 +422,12 @@ def render_card(card: PrinterCard, lang: str, variant: str, site: SiteConfig, *,
     html = language.template.render(
         c=shown,
         staff=variant == "staff",
-        label=state_text(shown.state, language.t),
-        colour=colour_name(shown.colour, language.t),
-        percent=language.fmt.percent(shown.percent / 100) if shown.percent is not None else None,
-        eta=language.fmt.when(shown.eta_at, now) if shown.eta_at is not None else None,
+        label=language.labels[shown.state],
+        colour=language.colour(shown.colour),
+        percent=language.percent(shown.percent) if shown.percent is not None else None,
+        eta=language.when(shown.eta_at, now) if shown.eta_at is not None else None,
         actions=[(action, language.actions[action], ACTION_ROUTES[action]) for action in shown.actions],
+        w=language.words,
     )
     return Markup(html.strip())
 

@@ -52,6 +52,8 @@ SIGNATURE_CHECK_S = 2.0
 FORCED_REFRESH_S = 30.0
 #: the queue (positions, expected starts) is planned again at most this often; the cards follow at once
 PLAN_MIN_INTERVAL_S = 1.0
+#: how old a reading no card shows may be in ``GET /api/printers`` (what the cards show is never behind)
+READINGS_MAX_AGE_S = 1.0
 HEARTBEAT_S = 15.0
 RECONNECT_S = 1.0
 STOP_WAIT_S = 5.0
@@ -151,7 +153,9 @@ class LiveHub:
         self._html: dict[tuple[str, str], dict[str, tuple[tuple[object, ...], Markup]]] = {}
         self._sent: dict[tuple[str, str | None], dict[str, tuple[object, ...]]] = {}  # what each page group shows
         self._stale: set[str] = set()  # cards whose JSON lags their state by readings the card does not show
-        self._body: bytes | None = None
+        self._body: bytes | None = None  # None: a card changed
+        self._body_at = 0.0
+        self._readings_at = 0.0  # when a reading no card shows last came in
         self._pickup: dict[str, JobBrief] = {}
         self._jobs: dict[str, Any] = {}
         self._jobs_payload = b"{}"
@@ -233,11 +237,14 @@ class LiveHub:
         return [self.card_html(printer_id, lang, variant) for printer_id in self.configs]
 
     def printers_body(self) -> bytes:
-        """``GET /api/printers``: every card's JSON, encoded once per change."""
+        """``GET /api/printers``: every card's JSON, encoded once per change; readings the cards do not show
+        (a tenth of a degree) are at most READINGS_MAX_AGE_S old in it (a thousand printers send that many a
+        second)."""
         body = self._body
-        if body is None:
+        now = time.monotonic()
+        if body is None or (self._readings_at > self._body_at and now - self._body_at > READINGS_MAX_AGE_S):
             body = b"[" + b",".join(self.printer_json(p) for p in self.configs) + b"]"
-            self._body = body
+            self._body, self._body_at = body, now
         return body
 
     def printer_json(self, printer_id: str) -> bytes:
@@ -302,7 +309,7 @@ class LiveHub:
         if card is not None and shows_the_same(card, old, state):
             self._stale.add(state.printer_id)  # its JSON is derived again when asked for
             self._public[state.printer_id] = self._json[state.printer_id] = None
-            self._body = None
+            self._readings_at = time.monotonic()
             return
         if self._set_card(state.printer_id, time.time()):
             self._push_cards([state.printer_id])
