@@ -19,21 +19,25 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import multiprocessing
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, replace
 from typing import Any
 
 import redis
 import redis.asyncio as aioredis
 from markupsafe import Markup
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from printfleet import db
 from printfleet.config import FleetConfig
-from printfleet.models import JobStatus
+from printfleet.models import JobStatus, Printer
 from printfleet.queue.dispatch import JOBS_CHANGED_CHANNEL
+from printfleet.queue.policy import Reason
 from printfleet.state import PrinterState, StateFormatError
 from printfleet.store import STATE_CHANGED_CHANNEL, StateStore
 from printfleet.web.cards import (
@@ -51,7 +55,11 @@ logger = logging.getLogger(__name__)
 SIGNATURE_CHECK_S = 2.0
 FORCED_REFRESH_S = 30.0
 #: the queue (positions, expected starts) is planned again at most this often; the cards follow at once
-PLAN_MIN_INTERVAL_S = 1.0
+PLAN_MIN_INTERVAL_S = 2.0
+#: announcements (``status``, without a job) that change only printer rows: the cards read just those
+ROW_CHANGES = frozenset({"bed_clear", "maintenance"})
+#: fleets this large plan their queue view in a process of their own (it holds the GIL for a second at 1,000)
+PLAN_IN_CHILD_FROM = 200
 #: how old a reading no card shows may be in ``GET /api/printers`` (what the cards show is never behind)
 READINGS_MAX_AGE_S = 1.0
 HEARTBEAT_S = 15.0
@@ -162,7 +170,9 @@ class LiveHub:
         self._lists: dict[str, bytes] = {}
         self._lists_html: dict[str, dict[str, Markup]] = {}
         self._view_dirty = asyncio.Event()  # jobs or printer rows changed: read them again, then plan
-        self._plan_due = False  # the queue should be planned again (at most every PLAN_MIN_INTERVAL_S)
+        self._plan_due = asyncio.Event()  # the queue should be planned again (at most every PLAN_MIN_INTERVAL_S)
+        self._planner_pool: ProcessPoolExecutor | None = None
+        self._jobs_dirty = True  # False: only printer rows changed since the cards were last read
         self._reads = 0  # database reads started; a view applies only over older ones
         self._applied = 0
         self._signature: tuple[object, ...] | None = None
@@ -181,9 +191,15 @@ class LiveHub:
         self._loop = asyncio.get_running_loop()
         await self._resync_states()
         await self.refresh_view()
+        if len(self.configs) >= PLAN_IN_CHILD_FROM:
+            self._planner_pool = ProcessPoolExecutor(
+                1, mp_context=multiprocessing.get_context("spawn"), initializer=_start_planner,
+                initargs=(self.fleet, self.engine.url.render_as_string(hide_password=False)),
+            )  # fmt: skip
         self._tasks = [
             asyncio.create_task(self._listen(), name="printfleet-web-listen"),
             asyncio.create_task(self._refresher(), name="printfleet-web-refresh"),
+            asyncio.create_task(self._planner(), name="printfleet-web-plan"),
         ]
 
     async def stop(self) -> None:
@@ -198,6 +214,9 @@ class LiveHub:
             for task in pending:
                 logger.warning("background task %s did not stop within %.0f s", task.get_name(), STOP_WAIT_S)
         self._tasks = []
+        if self._planner_pool is not None:
+            self._planner_pool.shutdown(wait=False, cancel_futures=True)
+            self._planner_pool = None
 
     # ------------------------------------------------------------------ printer cards
 
@@ -314,7 +333,7 @@ class LiveHub:
         if self._set_card(state.printer_id, time.time()):
             self._push_cards([state.printer_id])
         if old is None or old.status != state.status:
-            self._plan_due = True  # start estimates depend on what printers do
+            self._plan_due.set()  # start estimates depend on what printers do
 
     # ------------------------------------------------------------------ jobs
 
@@ -328,9 +347,23 @@ class LiveHub:
         except RuntimeError:
             running = None
         if running is loop:
-            self._view_dirty.set()
+            self._jobs_changed()
         else:
-            loop.call_soon_threadsafe(self._view_dirty.set)
+            loop.call_soon_threadsafe(self._jobs_changed)
+
+    def _jobs_changed(self) -> None:
+        self._jobs_dirty = True
+        self._view_dirty.set()
+
+    def _note_change(self, data: bytes | str) -> None:
+        """An announcement on the jobs channel: a bed cleared or maintenance changes only printer rows."""
+        try:
+            message = json.loads(data)
+        except ValueError:
+            message = None
+        if not (isinstance(message, dict) and message.get("job_id") is None and message.get("status") in ROW_CHANGES):
+            self._jobs_dirty = True
+        self._view_dirty.set()
 
     def fresh_view(self, session: Session) -> FleetView:
         """A queue view computed now, in the caller's session (for a response that must include a new job)."""
@@ -342,15 +375,34 @@ class LiveHub:
 
     async def refresh_cards(self) -> None:
         """Read the printer rows, the jobs on the printers and those ready for pickup (not the queue), then push
-        what changed: fast, so a cleared bed or a finished print reaches the screens at once."""
+        what changed: fast, so a finished print reaches the screens at once."""
         await self._refresh(plan_queue=False)
 
-    async def _refresh(self, *, plan_queue: bool) -> None:
+    async def refresh_rows(self) -> None:
+        """Read only the printer rows (a bed cleared, maintenance on or off), then push what changed."""
+        await self._refresh(plan_queue=False, rows_only=True)
+
+    async def _refresh(self, *, plan_queue: bool, rows_only: bool = False) -> None:
         self._reads += 1
         read = self._reads
         states = dict(self.states)
+        pool = self._planner_pool if plan_queue else None
         try:
-            view, signature = await asyncio.to_thread(self._compute, states, plan_queue)
+            if pool is not None:
+                loop = asyncio.get_running_loop()
+                queue, approvals, signature = await loop.run_in_executor(pool, _plan_in_child, states)
+                view = FleetView(now=time.time(), queue=queue, approvals=approvals)
+            elif rows_only:
+                rows, signature = await asyncio.to_thread(self._read_rows)
+                current = self.view
+                view = FleetView(now=time.time(), on_printer=current.on_printer, pickup=current.pickup,
+                                 printer_rows=rows, status_counts=current.status_counts)
+            else:
+                view, signature = await asyncio.to_thread(self._compute, states, plan_queue)
+        except BrokenProcessPool as exc:
+            logger.warning("the planning process ended (%s); planning in this process from now on", exc)
+            self._planner_pool = None
+            return
         except Exception as exc:  # noqa: BLE001 - database briefly unavailable: keep the last view
             logger.warning("could not refresh the queue view: %s", exc)
             return
@@ -360,14 +412,19 @@ class LiveHub:
         if fresher:
             self._applied = read
             self._signature = signature
+        printers = view if fresher and pool is None else self.view  # the planning process reads no printers
+        self.view = _merged(printers=printers, queue=view if plan_queue else self.view)
         if plan_queue:
-            self._observe_dispatch(view)
-        self.view = _merged(printers=view if fresher else self.view, queue=view if plan_queue else self.view)
+            self._observe_dispatch(self.view)
         self._pickup = newest_pickup(self.view.pickup)
         now = time.time()
         self._push_cards([printer_id for printer_id in self.configs if self._set_card(printer_id, now)])
         if self._set_jobs():
             self._push_jobs()
+
+    def _read_rows(self) -> tuple[dict[str, Printer], tuple[object, ...]]:
+        with db.session_scope(self.engine) as session:
+            return {row.id: row for row in session.exec(select(Printer))}, job_signature(session)
 
     def _compute(self, states: dict[str, PrinterState], plan_queue: bool) -> tuple[FleetView, tuple[object, ...]]:
         with db.session_scope(self.engine) as session:
@@ -543,7 +600,7 @@ class LiveHub:
                     if isinstance(channel, bytes):
                         channel = channel.decode()
                     if channel == JOBS_CHANGED_CHANNEL:
-                        self._view_dirty.set()
+                        self._note_change(message["data"])
                         continue
                     try:
                         self.on_state(PrinterState.from_json(message["data"]))
@@ -563,40 +620,74 @@ class LiveHub:
                     await client.aclose()
 
     async def _refresher(self) -> None:
-        """Read the cards' rows and jobs on every announced change; plan the queue after them, at most every
-        PLAN_MIN_INTERVAL_S; check the database's signature when nothing was announced for a while."""
-        last_plan = last_full = time.monotonic()
+        """Read the cards' rows and jobs on every announced change, at once (then plan the queue)."""
         while True:
-            timeout = SIGNATURE_CHECK_S
-            if self._plan_due:
-                timeout = max(0.0, last_plan + PLAN_MIN_INTERVAL_S - time.monotonic())
-            if await wait_event(self._view_dirty, timeout):
-                await asyncio.sleep(0.02)  # let a burst of changes settle
-                self._view_dirty.clear()
-                await self.refresh_cards()
-                self._plan_due = True
+            await self._view_dirty.wait()
+            await asyncio.sleep(0.02)  # let a burst of changes settle
+            self._view_dirty.clear()
+            jobs, self._jobs_dirty = self._jobs_dirty, False
+            await (self.refresh_cards() if jobs else self.refresh_rows())
+            self._plan_due.set()
+
+    async def _planner(self) -> None:
+        """Plan the queue when due, at most every PLAN_MIN_INTERVAL_S and at least every FORCED_REFRESH_S (not
+        in the card refresher's way: planning 1,000 printers takes a second, in a process of its own); check
+        the database's signature when nothing was announced for a while."""
+        last_plan = time.monotonic()
+        while True:
+            if await wait_event(self._plan_due, SIGNATURE_CHECK_S):
+                await asyncio.sleep(max(0.0, last_plan + PLAN_MIN_INTERVAL_S - time.monotonic()))
+                self._plan_due.clear()
+                await self.refresh_view()
+                last_plan = time.monotonic()
                 continue
             try:
-                now = time.monotonic()
-                if (self._plan_due and now - last_plan >= PLAN_MIN_INTERVAL_S) or now - last_full > FORCED_REFRESH_S:
-                    self._plan_due = False
-                    await self.refresh_view()
-                    last_plan = last_full = time.monotonic()
+                if time.monotonic() - last_plan > FORCED_REFRESH_S:
+                    self._plan_due.set()
                     continue
                 signature = await asyncio.to_thread(self._signature_now)
                 if signature != self._signature:
-                    self._view_dirty.set()  # a writer that does not announce
+                    self._jobs_changed()  # a writer that does not announce
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - checked again in a moment
                 logger.debug("signature check failed: %s", exc)
 
 
+_PLANNER: tuple[FleetConfig, Engine] | None = None
+
+
+def _start_planner(fleet: FleetConfig, database_url: str) -> None:
+    """In the planning process: the fleet and a database engine of its own."""
+    global _PLANNER
+    _PLANNER = (fleet, db.make_engine(database_url))
+
+
+def _plan_in_child(states: dict[str, PrinterState]) -> tuple[list[JobBrief], list[JobBrief], tuple[object, ...]]:
+    """In the planning process: the queue and the approval inbox, planned, and the database's signature."""
+    assert _PLANNER is not None, "_start_planner runs first"
+    fleet, engine = _PLANNER
+    with db.session_scope(engine) as session:
+        view = compute_view(session, fleet, states)
+        signature = job_signature(session)
+    return [_portable(b) for b in view.queue], [_portable(b) for b in view.approvals], signature
+
+
+def _portable(brief: JobBrief) -> JobBrief:
+    """A brief that pickles (a reason's parameters may be a read-only mapping)."""
+    if brief.reason is None:
+        return brief
+    return replace(brief, reason=Reason(brief.reason.code, dict(brief.reason.params)))
+
+
 def _merged(*, printers: FleetView, queue: FleetView) -> FleetView:
     """A view with the printer rows, jobs on printers and pickup of ``printers`` and the planned queue of
     ``queue`` (the two are read at different rates)."""
-    by_id = {brief.id: brief for brief in [*queue.queue, *queue.approvals]}
-    by_id.update({brief.id: brief for brief in [*printers.on_printer.values(), *printers.pickup]})
-    return FleetView(now=max(printers.now, queue.now), queue=queue.queue, approvals=queue.approvals,
+    placed = [*printers.on_printer.values(), *printers.pickup]
+    taken = {brief.id for brief in placed}  # started or done since the queue was planned
+    waiting = [brief for brief in queue.queue if brief.id not in taken]
+    by_id = {brief.id: brief for brief in [*waiting, *queue.approvals]}
+    by_id.update({brief.id: brief for brief in placed})
+    return FleetView(now=max(printers.now, queue.now), queue=waiting, approvals=queue.approvals,
                      on_printer=printers.on_printer, pickup=printers.pickup, printer_rows=printers.printer_rows,
                      status_counts=printers.status_counts, by_id=by_id)

@@ -63,6 +63,41 @@ def test_the_hub_stops_when_a_change_arrives_as_it_stops(web_settings: Settings)
         return [task.done() for task in tasks]
 
     try:
-        assert asyncio.run(scenario()) == [True, True]
+        assert asyncio.run(scenario()) == [True, True, True]  # listen, read cards, plan
     finally:
         engine.dispose()
+
+
+@pytest.mark.integration
+def test_a_large_fleet_plans_its_queue_in_a_process_of_its_own(web_settings: Settings, monkeypatch) -> None:
+    from printfleet.accounts import add_user
+    from printfleet.models import FileKind, Job, JobStatus, Printer
+    from printfleet.web import live
+
+    monkeypatch.setattr(live, "PLAN_IN_CHILD_FROM", 1)  # the shipped fleet has 4 printers
+    engine = db.make_engine(web_settings.effective_database_url)
+    fleet = load_fleet(web_settings.config)
+    with db.session_scope(engine) as session:
+        for printer in fleet.printers:
+            session.add(Printer(id=printer.id, name=printer.name))
+        owner = add_user(session, name="ada", password="correct horse battery", nickname="Ada")
+        session.flush()
+        session.add(Job(code="QUEUE", owner_id=owner.id, status=JobStatus.QUEUED, file_name="a.stl",
+                        file_sha256="0" * 64, file_kind=FileKind.STL, file_size=1, material="TPU"))
+    hub = LiveHub(fleet, engine, web_settings.effective_redis_url)
+
+    async def scenario() -> tuple[bool, list[str], int]:
+        await hub.start()
+        try:
+            in_child = hub._planner_pool is not None
+            await hub.refresh_view()  # in the planning process
+            return in_child, [brief.code for brief in hub.view.queue], len(hub.view.printer_rows)
+        finally:
+            await hub.stop()
+
+    try:
+        in_child, queue, rows = asyncio.run(scenario())
+    finally:
+        engine.dispose()
+    assert in_child and queue == ["QUEUE"] and rows == 4  # the queue from there, the printers from here
+    assert hub.view.queue[0].reason is not None  # why it waits came back with it
