@@ -27,6 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -142,6 +143,26 @@ async def _http_load(port: int, path: str, seconds: float, connections: int = 32
     return done, total_bytes
 
 
+async def sse_blocks(reader: asyncio.StreamReader, done: Callable[[], bool]) -> AsyncIterator[tuple[float, bytes]]:
+    """Whole SSE events as they arrive on a stream: (when they were read, their bytes), until ``done()`` or the
+    stream ends."""
+    buffer = b""
+    while not done():
+        try:
+            chunk = await asyncio.wait_for(reader.read(1 << 17), timeout=0.5)
+        except TimeoutError:
+            continue
+        if not chunk:
+            return
+        now = time.time()
+        buffer += chunk
+        cut = buffer.rfind(b"\n\n")
+        if cut < 0:
+            continue
+        complete, buffer = buffer[: cut + 2], buffer[cut + 2:]
+        yield now, complete
+
+
 async def _sse_clients(port: int, clients: int, seconds: float, warmup: float) -> tuple[list[float], int, int]:
     """``clients`` SSE connections; latency samples (s) of the probe printer after ``warmup``."""
     samples: list[float] = []
@@ -157,21 +178,8 @@ async def _sse_clients(port: int, clients: int, seconds: float, warmup: float) -
         writer.write(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n")
         await reader.readuntil(b"\r\n\r\n")
         connected += 1
-        buffer = b""
         try:
-            while time.time() < end:
-                try:
-                    chunk = await asyncio.wait_for(reader.read(1 << 16), timeout=1.0)
-                except TimeoutError:
-                    continue
-                if not chunk:
-                    break
-                now = time.time()
-                buffer += chunk
-                cut = buffer.rfind(b"\n\n")
-                if cut < 0:
-                    continue
-                complete, buffer = buffer[: cut + 2], buffer[cut + 2:]
+            async for now, complete in sse_blocks(reader, lambda: time.time() >= end):
                 events += complete.count(b"event: ")
                 pos = complete.find(marker)
                 while pos >= 0:

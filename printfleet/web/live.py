@@ -23,7 +23,6 @@ import multiprocessing
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -191,7 +190,7 @@ class LiveHub:
         self._loop = asyncio.get_running_loop()
         await self._resync_states()
         await self.refresh_view()
-        if len(self.configs) >= PLAN_IN_CHILD_FROM:
+        if len(self.configs) >= PLAN_IN_CHILD_FROM and not multiprocessing.current_process().daemon:
             self._planner_pool = ProcessPoolExecutor(
                 1, mp_context=multiprocessing.get_context("spawn"), initializer=_start_planner,
                 initargs=(self.fleet, self.engine.url.render_as_string(hide_password=False)),
@@ -387,10 +386,17 @@ class LiveHub:
         read = self._reads
         states = dict(self.states)
         pool = self._planner_pool if plan_queue else None
+        if pool is not None:
+            try:
+                queue, approvals, signature = await asyncio.get_running_loop().run_in_executor(
+                    pool, _plan_in_child, states)
+            except Exception as exc:  # noqa: BLE001 - whatever broke it, this process can plan itself
+                logger.warning("planning in a process of its own failed (%s); planning here from now on", exc)
+                self._planner_pool = None
+                pool.shutdown(wait=False, cancel_futures=True)
+                pool = None
         try:
             if pool is not None:
-                loop = asyncio.get_running_loop()
-                queue, approvals, signature = await loop.run_in_executor(pool, _plan_in_child, states)
                 view = FleetView(now=time.time(), queue=queue, approvals=approvals)
             elif rows_only:
                 rows, signature = await asyncio.to_thread(self._read_rows)
@@ -399,10 +405,6 @@ class LiveHub:
                                  printer_rows=rows, status_counts=current.status_counts)
             else:
                 view, signature = await asyncio.to_thread(self._compute, states, plan_queue)
-        except BrokenProcessPool as exc:
-            logger.warning("the planning process ended (%s); planning in this process from now on", exc)
-            self._planner_pool = None
-            return
         except Exception as exc:  # noqa: BLE001 - database briefly unavailable: keep the last view
             logger.warning("could not refresh the queue view: %s", exc)
             return

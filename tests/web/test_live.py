@@ -86,18 +86,23 @@ def test_a_large_fleet_plans_its_queue_in_a_process_of_its_own(web_settings: Set
                         file_sha256="0" * 64, file_kind=FileKind.STL, file_size=1, material="TPU"))
     hub = LiveHub(fleet, engine, web_settings.effective_redis_url)
 
-    async def scenario() -> tuple[bool, list[str], int]:
+    async def scenario() -> tuple[bool, list[str], int, list[str]]:
         await hub.start()
         try:
             in_child = hub._planner_pool is not None
             await hub.refresh_view()  # in the planning process
-            return in_child, [brief.code for brief in hub.view.queue], len(hub.view.printer_rows)
+            planned = [brief.code for brief in hub.view.queue]
+            hub._planner_pool.shutdown()  # the planning process is gone: this process plans
+            hub.view.queue.clear()
+            await hub.refresh_view()
+            return in_child, planned, len(hub.view.printer_rows), [brief.code for brief in hub.view.queue]
         finally:
             await hub.stop()
 
     try:
-        in_child, queue, rows = asyncio.run(scenario())
+        in_child, planned, rows, replanned = asyncio.run(scenario())
     finally:
         engine.dispose()
-    assert in_child and queue == ["QUEUE"] and rows == 4  # the queue from there, the printers from here
+    assert in_child and planned == ["QUEUE"] and rows == 4  # the queue from there, the printers from here
     assert hub.view.queue[0].reason is not None  # why it waits came back with it
+    assert replanned == ["QUEUE"] and hub._planner_pool is None
