@@ -445,7 +445,9 @@ def main() -> None:
                 "mosquitto": broker.pid}
 
         def sample_cpu() -> dict[str, float]:
-            return {name: cpu_seconds(pid) for name, pid in pids.items()}
+            parts = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            parts["bench clients"] = time.process_time()  # this process: the SSE clients and the store follower
+            return parts
 
         printing = [p for p, role in roles.items() if role == "printing"]
         on_bed = [p for p, role in roles.items() if role == "on_bed"]
